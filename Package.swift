@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+// babymonitor: a real-time infant-cry monitor for Linux.
+// Layout: one library per stage (audio I/O, features, model, training, detector, control
+// protocol, daemon), tiny C system-library targets, thin executables on top.
+import PackageDescription
+
+let package = Package(
+    name: "babymonitor",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "babymonitord", targets: ["babymonitord"]),
+        .executable(name: "monitorctl", targets: ["monitorctl"]),
+        .executable(name: "crymodel", targets: ["crymodel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C system libraries (Debian: libasound2-dev, libfftw3-dev, libsoxr-dev).
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+
+        // Stages.
+        .target(name: "AudioIO", dependencies: ["CALSA", "CSoxr"]),
+        .target(name: "Features", dependencies: ["CFFTW"]),
+        .target(name: "CryModel", dependencies: ["Features"]),
+        .target(name: "CryTraining", dependencies: ["CryModel", "Features", "AudioIO"]),
+        .target(name: "CryDetector", dependencies: ["CryModel", "Features"]),
+        .target(name: "ControlProtocol"),
+        .target(name: "MonitorDaemon", dependencies: [
+            "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol",
+            .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Programs: thin over the libraries.
+        .executableTarget(name: "crymodel", dependencies: [
+            "AudioIO", "Features", "CryModel", "CryTraining", "CryDetector",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "babymonitord", dependencies: [
+            "MonitorDaemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "monitorctl", dependencies: [
+            "ControlProtocol",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "AudioIOTests", dependencies: ["AudioIO"]),
+        .testTarget(name: "FeaturesTests", dependencies: ["Features", "AudioIO"]),
+        .testTarget(name: "CryModelTests", dependencies: ["CryModel", "Features"]),
+        .testTarget(name: "CryTrainingTests", dependencies: ["CryTraining", "CryModel"]),
+        .testTarget(name: "CryDetectorTests", dependencies: ["CryDetector", "CryModel", "Features"]),
+        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// The AudioIO stage; see the README's architecture section.

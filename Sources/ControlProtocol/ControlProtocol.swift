@@ -1,0 +1,1 @@
+// The ControlProtocol stage; see the README's architecture section.

@@ -1,0 +1,1 @@
+// The CryDetector stage; see the README's architecture section.

@@ -1,0 +1,1 @@
+// The CryModel stage; see the README's architecture section.

@@ -1,0 +1,1 @@
+// The CryTraining stage; see the README's architecture section.

@@ -1,0 +1,1 @@
+// The MonitorDaemon stage; see the README's architecture section.
