@@ -57,7 +57,8 @@ public enum ControlClientError: Error, CustomStringConvertible, Equatable {
 }
 
 /// A blocking client of the control socket (for monitorctl and tests).
-public final class ControlClient {
+public final class ControlClient: @unchecked Sendable {
+    // @unchecked: a client may be handed to another thread, but is used by one at a time.
     public let socketPath: String
     private var fd: Int32
     private var buffer: [UInt8] = []
