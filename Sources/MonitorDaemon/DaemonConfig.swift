@@ -40,21 +40,25 @@ public struct DaemonConfig: Sendable, Equatable {
         public var detector: String?
     }
 
-    /// Cry detector and episode segmentation.
+    /// Cry detector and episode segmentation (CryDetector's DetectorConfiguration; the
+    /// parameters not named here keep that type's defaults).
     public struct Detector: Sendable, Equatable {
-        /// Frames quieter than this (frame RMS in dB relative to full scale) are never cry:
-        /// the energy gate in front of the detector model.
-        public var energyGateDBFS = -50.0
-        /// Detector posterior (cry probability) above which a frame counts as cry.
+        /// Energy gate: it opens when a frame's level exceeds the adaptive noise floor by
+        /// this many dB; frames quieter than `gateMinimumDB` (dBFS) never open it.
+        public var gateMarginDB = 10.0
+        public var gateMinimumDB = -85.0
+        /// Detector cry probability at or above which a frame counts as cry, and the lower
+        /// one that keeps a confirmed episode going (hysteresis).
         public var onThreshold = 0.5
-        /// Consecutive cry frames (10 ms) that confirm an onset.
-        public var onsetFrames = 30
-        /// Silence that must last this long before an episode ends.
-        public var hangoverS = 1.5
-        /// Episodes shorter than this are discarded (no cry_end, no need).
-        public var minEpisodeS = 1.0
-        /// A new onset within this gap after an end continues the same episode.
-        public var mergeGapS = 3.0
+        public var offThreshold = 0.3
+        /// Consecutive cry frames (10 ms each) that confirm an onset.
+        public var onsetFrames = 15
+        /// Non-cry time after which an episode ends.
+        public var hangoverS = 0.5
+        /// Episodes shorter than this are dropped.
+        public var minEpisodeS = 0.5
+        /// An onset this soon after an episode's end continues that episode.
+        public var mergeGapS = 1.5
     }
 
     public struct Classifier: Sendable, Equatable {
@@ -132,14 +136,20 @@ public struct DaemonConfig: Sendable, Equatable {
             c.models.detector = try r.path(t, "models", "detector")
         }
         if let t = try r.table(root, "detector") {
-            try r.keys(t, "detector", known: ["energy_gate_dbfs", "on_threshold", "onset_frames", "hangover_s",
-                                              "min_episode_s", "merge_gap_s"])
-            c.detector.energyGateDBFS = try r.number(t, "detector", "energy_gate_dbfs", in: -200...0) ?? c.detector.energyGateDBFS
+            try r.keys(t, "detector", known: ["gate_margin_db", "gate_minimum_db", "on_threshold", "off_threshold",
+                                              "onset_frames", "hangover_s", "min_episode_s", "merge_gap_s"])
+            c.detector.gateMarginDB = try r.number(t, "detector", "gate_margin_db", in: 0...100) ?? c.detector.gateMarginDB
+            c.detector.gateMinimumDB = try r.number(t, "detector", "gate_minimum_db", in: -200...0) ?? c.detector.gateMinimumDB
             c.detector.onThreshold = try r.number(t, "detector", "on_threshold", in: 0...1) ?? c.detector.onThreshold
+            c.detector.offThreshold = try r.number(t, "detector", "off_threshold", in: 0...1) ?? c.detector.offThreshold
             c.detector.onsetFrames = try r.int(t, "detector", "onset_frames", in: 1...10_000) ?? c.detector.onsetFrames
             c.detector.hangoverS = try r.number(t, "detector", "hangover_s", in: 0...600) ?? c.detector.hangoverS
             c.detector.minEpisodeS = try r.number(t, "detector", "min_episode_s", in: 0...3600) ?? c.detector.minEpisodeS
             c.detector.mergeGapS = try r.number(t, "detector", "merge_gap_s", in: 0...3600) ?? c.detector.mergeGapS
+            if c.detector.offThreshold > c.detector.onThreshold {
+                throw ConfigError(file: path, key: "detector.off_threshold",
+                                  problem: "\(c.detector.offThreshold) must not exceed on_threshold \(c.detector.onThreshold)")
+            }
         }
         if let t = try r.table(root, "classifier") {
             try r.keys(t, "classifier", known: ["first_decision_s", "restart_every_s"])
