@@ -30,27 +30,32 @@ public enum WAVReader {
 
     /// Decodes WAV bytes already in memory; `path` is only used in error messages.
     public static func decode(_ bytes: [UInt8], path: String) throws -> AudioBuffer {
-        let layout = try WAVLayout(bytes, path: path)
-        let samples = try bytes.withUnsafeBytes { raw in
-            try mixToMono(raw, layout: layout, path: path)
+        let layout = try WAVLayout(fileSize: bytes.count, path: path) { offset, count in
+            Array(bytes[offset..<(offset + count)])
+        }
+        var samples = [Float](repeating: 0, count: layout.frameCount)
+        try bytes.withUnsafeBytes { raw in
+            let data = UnsafeRawBufferPointer(rebasing: raw[layout.dataOffset..<(layout.dataOffset + layout.frameCount * layout.blockAlign)])
+            try samples.withUnsafeMutableBufferPointer { out in
+                try mixToMono(data, layout: layout, firstFrame: 0, into: out, path: path)
+            }
         }
         return AudioBuffer(samples: samples, sampleRate: layout.sampleRate)
     }
 
     /// mono[f] = (1/C) * sum_c x[f, c] / fullScale
     /// where fullScale is 128 (8-bit, offset 128), 2^15, 2^23, 2^31, or 1 for floats.
-    static func mixToMono(_ raw: UnsafeRawBufferPointer, layout: WAVLayout, path: String) throws -> [Float] {
-        let frames = layout.frameCount
+    /// `raw` holds whole frames from frame number `firstFrame` (for error messages) on;
+    /// decodes min(frames in raw, out.count) of them.
+    static func mixToMono(_ raw: UnsafeRawBufferPointer, layout: WAVLayout, firstFrame: Int,
+                          into out: UnsafeMutableBufferPointer<Float>, path: String) throws {
         let channels = layout.channels
         let stride = layout.blockAlign
         let width = layout.encoding.bytesPerSample
-        let base = layout.dataOffset
-        // The parser guarantees base + frames * stride <= raw.count.
-        precondition(base >= 0 && frames >= 0 && base + frames * stride <= raw.count)
+        let frames = min(raw.count / stride, out.count)
         let inverseChannels = 1.0 / Double(channels)
-        var out = [Float](repeating: 0, count: frames)
         for f in 0..<frames {
-            let frameStart = base + f * stride
+            let frameStart = f * stride
             var sum = 0.0
             for c in 0..<channels {
                 let at = frameStart + c * width
@@ -78,11 +83,10 @@ public enum WAVReader {
             let mono = sum * inverseChannels
             guard mono.isFinite else {
                 throw AudioFileError(path: path,
-                                     problem: "sample at frame \(f) is not a finite number (NaN or infinity in float data)")
+                                     problem: "sample at frame \(firstFrame + f) is not a finite number (NaN or infinity in float data)")
             }
             out[f] = Float(mono)
         }
-        return out
     }
 }
 
@@ -130,36 +134,39 @@ struct WAVLayout {
     static let subformatGUIDTail: [UInt8] = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00,
                                              0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71]
 
-    init(_ bytes: [UInt8], path: String) throws {
+    /// Validates the header of a file of `fileSize` bytes; `fetch(offset, count)` returns
+    /// bytes of the file, and is only asked for ranges inside it.
+    init(fileSize: Int, path: String, fetch: (_ offset: Int, _ count: Int) throws -> [UInt8]) throws {
         func fail(_ problem: String) -> AudioFileError { AudioFileError(path: path, problem: problem) }
-        func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
-        func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
 
-        if bytes.isEmpty { throw fail("file is empty (0 bytes), not a WAV file") }
-        guard bytes.count >= 12 else {
-            throw fail("file is \(bytes.count) bytes, too short for a RIFF/WAVE header (12 bytes)")
+        if fileSize == 0 { throw fail("file is empty (0 bytes), not a WAV file") }
+        guard fileSize >= 12 else {
+            throw fail("file is \(fileSize) bytes, too short for a RIFF/WAVE header (12 bytes)")
         }
-        let riff = fourCC(bytes, 0)
+        let header = try fetch(0, 12)
+        let riff = fourCC(header, 0)
         guard riff == "RIFF" else {
             if riff == "RIFX" { throw fail("big-endian RIFX files are not supported; convert to RIFF/WAVE") }
             if riff == "RF64" { throw fail("RF64 (64-bit WAV) files are not supported; convert to RIFF/WAVE") }
             throw fail("not a RIFF file (starts with \(quoted(riff)) instead of \"RIFF\")")
         }
-        let wave = fourCC(bytes, 8)
+        let wave = fourCC(header, 8)
         guard wave == "WAVE" else {
             throw fail("RIFF file of type \(quoted(wave)), not \"WAVE\"")
         }
 
         // Walk the chunks. The RIFF size field is often wrong in the wild: trust the file length.
-        var fmt: (offset: Int, size: Int)?
+        var fmtBody: [UInt8]?
+        var fmtSize = 0
         var data: (offset: Int, size: Int)?
         var seen: [String] = []
         var offset = 12
-        while offset + 8 <= bytes.count {
-            let id = fourCC(bytes, offset)
-            let size = u32(offset + 4)
+        while offset + 8 <= fileSize {
+            let chunkHeader = try fetch(offset, 8)
+            let id = fourCC(chunkHeader, 0)
+            let size = u32(chunkHeader, 4)
             let body = offset + 8
-            let available = bytes.count - body
+            let available = fileSize - body
             seen.append(quoted(id))
             switch id {
             case "fmt ":
@@ -167,7 +174,10 @@ struct WAVLayout {
                 guard size <= available else {
                     throw fail("'fmt ' chunk declares \(size) bytes but only \(available) remain (file truncated)")
                 }
-                if fmt == nil { fmt = (body, size) }
+                if fmtBody == nil {
+                    fmtBody = try fetch(body, min(size, 40))
+                    fmtSize = size
+                }
             case "data":
                 guard size <= available else {
                     throw fail("data chunk declares \(size) bytes but only \(available) remain (file truncated)")
@@ -179,27 +189,27 @@ struct WAVLayout {
                 }
             }
             // Once both are known, later chunks (possibly damaged trailers) do not matter.
-            if fmt != nil && data != nil { break }
+            if fmtBody != nil && data != nil { break }
             offset = body + size + (size & 1)
         }
         let chunkList = seen.isEmpty ? "none" : seen.joined(separator: ", ")
-        guard let fmt else { throw fail("no 'fmt ' chunk (chunks found: \(chunkList))") }
+        guard let fmt = fmtBody else { throw fail("no 'fmt ' chunk (chunks found: \(chunkList))") }
         guard let data else { throw fail("no 'data' chunk (chunks found: \(chunkList))") }
 
-        var tag = u16(fmt.offset)
-        let channels = u16(fmt.offset + 2)
-        let sampleRate = u32(fmt.offset + 4)
-        let blockAlign = u16(fmt.offset + 12)
-        let bits = u16(fmt.offset + 14)
+        var tag = u16(fmt, 0)
+        let channels = u16(fmt, 2)
+        let sampleRate = u32(fmt, 4)
+        let blockAlign = u16(fmt, 12)
+        let bits = u16(fmt, 14)
         if tag == Self.formatExtensible {
-            guard fmt.size >= 40 else {
-                throw fail("WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk is \(fmt.size) bytes; 40 are needed")
+            guard fmtSize >= 40 else {
+                throw fail("WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk is \(fmtSize) bytes; 40 are needed")
             }
-            let guid = fmt.offset + 24
-            guard Array(bytes[(guid + 2)..<(guid + 16)]) == Self.subformatGUIDTail else {
-                throw fail("WAVE_FORMAT_EXTENSIBLE subformat \(guidText(bytes, guid)) is not a PCM or IEEE-float subtype")
+            let guid = 24
+            guard Array(fmt[(guid + 2)..<(guid + 16)]) == Self.subformatGUIDTail else {
+                throw fail("WAVE_FORMAT_EXTENSIBLE subformat \(guidText(fmt, guid)) is not a PCM or IEEE-float subtype")
             }
-            tag = u16(guid)
+            tag = u16(fmt, guid)
         }
         guard tag == Self.formatPCM || tag == Self.formatFloat else {
             throw fail("format tag \(hex4(tag)) (\(formatName(tag))) is not supported; only uncompressed PCM and IEEE float are (convert with e.g. `sox IN -e signed -b 16 OUT.wav`)")
@@ -243,6 +253,9 @@ private func fourCC(_ bytes: [UInt8], _ at: Int) -> String {
     String(decoding: bytes[at..<(at + 4)], as: Unicode.ASCII.self)
         .unicodeScalars.map { (0x20...0x7E).contains($0.value) ? String($0) : "?" }.joined()
 }
+
+private func u16(_ bytes: [UInt8], _ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+private func u32(_ bytes: [UInt8], _ at: Int) -> Int { u16(bytes, at) | u16(bytes, at + 2) << 16 }
 
 private func quoted(_ id: String) -> String { "'\(id)'" }
 

@@ -253,3 +253,62 @@ import Testing
         }
     }
 }
+
+@Suite struct WAVStreamReaderTests {
+    @Test func streamEqualsWholeFileReadForEveryEncoding() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeDirectory(dir) }
+        var rng = SplitMix64(seed: 3)
+        for encoding in TestEncoding.allCases {
+            for channels in [1, 2, 5] {
+                let path = dir + "/\(encoding)-\(channels).wav"
+                var builder = WAVBuilder(encoding: encoding, rate: 11025,
+                                         frames: WAVReaderTests.frames(channels: channels, count: 9000, rate: 11025))
+                builder.chunksBeforeData = [("LIST", [1, 2, 3, 4, 5])]
+                try builder.write(to: path)
+                let whole = try WAVReader.read(path: path)
+                let stream = try WAVStreamReader(path: path)
+                #expect(stream.sampleRate == 11025 && stream.channels == channels && stream.frameCount == 9000)
+                var streamed: [Float] = []
+                var block = [Float](repeating: 0, count: 5000)
+                while true {
+                    let want = Int.random(in: 1...5000, using: &rng)
+                    let n = try block.withUnsafeMutableBufferPointer {
+                        try stream.read(into: UnsafeMutableBufferPointer(rebasing: $0[0..<want]))
+                    }
+                    if n == 0 { break }
+                    streamed.append(contentsOf: block[0..<n])
+                }
+                #expect(streamed == whole.samples, "\(path)")
+                stream.rewind()
+                let again = try block.withUnsafeMutableBufferPointer { try stream.read(into: $0) }
+                #expect(again == 5000 && Array(block.prefix(10)) == Array(whole.samples.prefix(10)))
+            }
+        }
+    }
+
+    @Test func streamRejectsWhatTheReaderRejects() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeDirectory(dir) }
+        var builder = WAVReaderTests.valid
+        builder.declaredDataSize = 100
+        let cases: [(bytes: [UInt8], problem: String)] = [
+            ([], "file is empty"),
+            (builder.bytes(), "data chunk declares 100 bytes but only 8 remain (file truncated)"),
+            (Array(WAVReaderTests.valid.bytes().prefix(30)), "'fmt ' chunk declares 16 bytes but only 10 remain"),
+        ]
+        for (index, item) in cases.enumerated() {
+            let path = dir + "/bad\(index).wav"
+            try Data(item.bytes).write(to: URL(fileURLWithPath: path))
+            do {
+                _ = try WAVStreamReader(path: path)
+                Issue.record("\(path) opened")
+            } catch let error as AudioFileError {
+                #expect(error.path == path && error.problem.contains(item.problem), "\(error)")
+            }
+        }
+        #expect(throws: AudioFileError(path: dir + "/missing.wav", problem: "cannot open: No such file or directory")) {
+            try WAVStreamReader(path: dir + "/missing.wav")
+        }
+    }
+}
