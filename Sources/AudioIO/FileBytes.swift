@@ -43,7 +43,7 @@ enum FileBytes {
     /// Writes `bytes` to a temporary sibling and renames it over `path`, so a reader never
     /// sees half a file.
     static func writeAll(_ bytes: [UInt8], to path: String) throws(AudioFileError) {
-        let temporary = path + ".tmp-\(getpid())"
+        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw AudioFileError(path: path, problem: "cannot create: \(errnoText(errno))")

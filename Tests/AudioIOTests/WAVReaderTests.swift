@@ -59,9 +59,14 @@ import Testing
         #expect(back.sampleRate == 8000)
         let expected: [Float] = [0, 0.5, -0.5, 1, -1, 1, -1, 0, 0].map { ($0 * 32767).rounded() / 32768 }
         #expect(back.samples == expected)
-        // Odd-length audio makes a 1-sample data chunk of 2 bytes: still a whole file.
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect(bytes.count == 44 + 2 * input.samples.count)
+        let nowhere = dir + "/no-such-dir/x.wav"
+        #expect(throws: AudioFileError(path: nowhere, problem: "cannot create: No such file or directory")) {
+            try WAVWriter.write(input, to: nowhere)
+        }
+        #expect(throws: AudioFileError.self) { try WAVWriter.write(AudioBuffer(samples: [0], sampleRate: 0), to: path) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["written.wav"])
     }
 
     @Test func unknownChunksAndOddPaddingAreSkipped() throws {
