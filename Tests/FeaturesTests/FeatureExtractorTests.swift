@@ -440,6 +440,6 @@ struct ConfigurationTests {
     }
 }
 
-extension FrontEndConfig: @retroactive CustomTestStringConvertible {
+extension FrontEndConfig: CustomTestStringConvertible {
     public var testDescription: String { "\(sampleRate) Hz" }
 }
