@@ -136,6 +136,29 @@ struct StreamingTests {
     }
 }
 
+@Suite("Threads")
+struct ThreadTests {
+    @Test("extractors made and freed on many threads at once agree (planner lock)")
+    func concurrentPlanning() async {
+        let samples = Signal.mixture(rate: 8000)
+        let expected = FeatureExtractor.extract(samples)
+        let results = await withTaskGroup(of: FeatureMatrix.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    // Alternate rates so that plans of different sizes are made concurrently.
+                    _ = FeatureExtractor(config: i % 2 == 0 ? config16k : config8k)
+                    return FeatureExtractor.extract(samples)
+                }
+            }
+            var all: [FeatureMatrix] = []
+            for await m in group { all.append(m) }
+            return all
+        }
+        #expect(results.count == 8)
+        #expect(results.allSatisfy { $0 == expected })
+    }
+}
+
 // MARK: - (b) Equality with a straightforward Double reference
 
 /// The front end written out directly from model-spec section 1: naive DFT, direct
