@@ -96,9 +96,10 @@ public struct CaptureLoop: Sendable {
     /// `device_lost` once (state `no_device`) and retries with backoff 1 s, 2 s, ... 30 s;
     /// reports `device_ok` when it is back. Returns when stop is requested.
     public func runLive(device name: String, open: () throws -> CaptureDevice,
-                        publish: (DeviceEvent) -> Void, maxBackoffSeconds: Double = 30) {
+                        publish: (DeviceEvent) -> Void, initialBackoffSeconds: Double = 1,
+                        maxBackoffSeconds: Double = 30) {
         var buffer = [Float](repeating: 0, count: blockSize)
-        var backoff = 1.0
+        var backoff = initialBackoffSeconds
         var announcedLost = false
         var xrunsBefore = 0
         while !state.stopRequested.load(ordering: .acquiring) {
@@ -120,7 +121,7 @@ public struct CaptureLoop: Sendable {
                 publish(.ok)
                 announcedLost = false
             }
-            backoff = 1
+            backoff = initialBackoffSeconds
             xrunsBefore = 0
             while !state.stopRequested.load(ordering: .acquiring) {
                 let n: Int

@@ -225,6 +225,9 @@ public final class ControlServer: @unchecked Sendable {
             }
             reap()
         }
+        // Last events published before stop (the `stopping` event): best effort, no waiting.
+        deliverInbox()
+        for c in clients where !c.closed && !c.output.isEmpty { flush(c) }
         for c in clients { closeDescriptor(c.fd) }
         clients.removeAll()
         closeDescriptor(listener)
