@@ -294,6 +294,12 @@ final class SignalPipe: @unchecked Sendable {
         setNonBlockingCloseOnExec(fds[1])
         sharedReadFD = fds[0]
         writeFD = fds[1]
+        // Whoever started us may have left these blocked (a spawning test runner does);
+        // unblock them on the main thread before any other thread inherits its mask.
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&handled, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         for sig in [SIGTERM, SIGINT, SIGHUP] {
             signal(sig, { sig in
                 let saved = errno
