@@ -138,3 +138,30 @@ private func syntheticClips(seed: UInt64) -> (features: [ClipFeatures], labels: 
         }
     }
 }
+
+@Suite struct ProgressTests {
+    final class Lines: @unchecked Sendable { var text = "" }
+
+    @Test func plainLinesWithoutATerminal() {
+        let out = Lines()
+        let p = TrainingProgressPrinter(totalEpochs: 5, isTerminal: false, write: { out.text += $0 })
+        p.batchDone(epoch: 1, batch: 0, of: 3, loss: 1)
+        p.epochDone(EpochSummary(epoch: 1, meanLoss: 1.25, validationUAR: 0.4, validationMacroF1: 0.3,
+                                 seconds: 2, framesPerSecond: 1234.4, isBest: true))
+        #expect(out.text == "epoch 1/5  loss 1.2500  val UAR 0.400  val macro-F1 0.300  2.0 s  1234 frames/s  *best\n")
+    }
+
+    @Test func barOnATerminal() {
+        let out = Lines()
+        let p = TrainingProgressPrinter(totalEpochs: 5, isTerminal: true, write: { out.text += $0 })
+        p.batchDone(epoch: 2, batch: 2, of: 3, loss: 0.5)
+        #expect(out.text.contains("epoch 2/5 [########################] 3/3 loss 0.500"))
+    }
+
+    @Test func interruptFlagRaises() {
+        let flag = InterruptFlag()
+        #expect(!flag.isRaised)
+        flag.raise()
+        #expect(flag.isRaised)
+    }
+}
