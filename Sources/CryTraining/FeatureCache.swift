@@ -82,19 +82,20 @@ public struct FeatureCache: Sendable {
         self.features = features
     }
 
-    /// Extracts each clip with `extract`, in clip order. Work is spread over `threads`
-    /// threads; the result does not depend on the thread count.
+    /// Extracts each clip with `extract(index, worker)`, in clip order. Work is spread over
+    /// `threads` threads (worker w takes clips w, w + threads, ...; per-worker state such as
+    /// an FFT plan is indexed by `worker`); the result does not depend on the thread count.
     public static func build(
         count: Int,
         threads: Int = 2,
-        extract: @Sendable (Int) throws -> ClipFeatures
+        extract: @Sendable (_ index: Int, _ worker: Int) throws -> ClipFeatures
     ) throws -> FeatureCache {
         let results = ResultSlots<Result<ClipFeatures, any Error>>(count: count)
         let workers = max(1, min(threads, count))
         parallelFor(workers) { w in
             var i = w
             while i < count {
-                results.set(i, Result { try extract(i) })
+                results.set(i, Result { try extract(i, w) })
                 i += workers
             }
         }

@@ -95,7 +95,7 @@ import Testing
     }
 
     @Test func cacheBuildKeepsClipOrderWithThreads() throws {
-        let cache = try FeatureCache.build(count: 7, threads: 2) { i in
+        let cache = try FeatureCache.build(count: 7, threads: 2) { i, _ in
             ClipFeatures(frameCount: i, featureCount: 1, values: [Float](repeating: Float(i), count: i))
         }
         #expect(cache.frameCounts == Array(0..<7))
