@@ -8,6 +8,7 @@ struct CryModelTool: ParsableCommand {
         abstract: "Offline work on babymonitor's cry models: features, training, evaluation, inspection, benchmarks.",
         subcommands: [
             // Add subcommands here, one line each.
+            FeaturesCommand.self,
         ]
     )
 }
