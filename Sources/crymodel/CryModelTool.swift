@@ -11,4 +11,19 @@ struct CryModelTool: ParsableCommand {
             FeaturesCommand.self,
         ]
     )
+
+    /// ArgumentParser exits 64 on a usage error; the project's contract (interfaces.md) is 2.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code.rawValue == 64 {
+                FileHandleStderr.write(fullMessage(for: error) + "\n")
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
 }
