@@ -17,4 +17,12 @@ public protocol TrainableModel: Sendable {
 
     /// Class posteriors after the last frame of the sequence.
     mutating func posteriors(sequence: UnsafeBufferPointer<Float>, frameCount: Int) -> [Float]
+
+    /// 1 where L2 weight decay applies, 0 where it does not (e.g. biases); parameter order.
+    var decayMask: [Float] { get }
+}
+
+extension TrainableModel {
+    /// Default: every parameter is decayed.
+    public var decayMask: [Float] { [Float](repeating: 1, count: parameterCount) }
 }

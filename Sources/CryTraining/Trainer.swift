@@ -86,7 +86,8 @@ public final class Trainer<Model: TrainableModel> {
             clips: trainClips, labels: labels, frameCounts: features.map(\.frameCount),
             classCount: classes.count, minimumFrames: opts.minimumCropFrames, seed: opts.seed)
         var adam = AdamOptimizer(parameterCount: model.parameterCount, learningRate: opts.learningRate,
-                                 beta1: opts.beta1, beta2: opts.beta2, weightDecay: opts.l2)
+                                 beta1: opts.beta1, beta2: opts.beta2, weightDecay: opts.l2,
+                                 decayMask: model.decayMask)
         let threads = max(1, opts.threads)
         let workers = WorkerModels(model, count: threads)
         let gradients = (0..<threads).map { _ in SharedFloats(count: model.parameterCount) }

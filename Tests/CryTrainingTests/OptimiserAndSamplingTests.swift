@@ -102,3 +102,14 @@ import Testing
         #expect(cache.features[5].values == [5, 5, 5, 5, 5])
     }
 }
+
+@Suite struct AdamDecayMaskTests {
+    /// Zero gradient: decayed parameters shrink, masked-out ones (biases) stay.
+    @Test func maskLimitsWeightDecay() {
+        var x: [Float] = [1, 1]
+        var adam = AdamOptimizer(parameterCount: 2, learningRate: 0.01, weightDecay: 0.1, decayMask: [1, 0])
+        for _ in 0..<10 { adam.update(parameters: &x, gradients: [0, 0]) }
+        #expect(x[0] < 0.95)
+        #expect(x[1] == 1)
+    }
+}
