@@ -1,5 +1,6 @@
 import ArgumentParser
 import CryModel
+import Features
 import Foundation
 
 /// `crymodel bench`: speed of the streaming step for every cell at the default and the
@@ -23,9 +24,18 @@ struct BenchCommand: ParsableCommand {
         ("lstm", .lstm, 0), ("gru", .gru, 0), ("attgate1", .attgate, 1), ("attgate2", .attgate, 2), ("attgate3", .attgate, 3),
     ]
 
+    /// 2 cores x 2 AVX-512 FMA units x 16 lanes x 2 flops x ~2.1 GHz, as stated for this machine.
+    static let peakGflops = 270.0
+
     func run() throws {
         var output: [String: Any] = [:]
         var lines: [String] = []
+        // Front end: the streaming extractor on generated cry-like audio, 8 kHz.
+        let fe = FeatureExtractor.benchmark(seconds: max(1, seconds * 20))
+        output["frontend_us_per_frame"] = (fe.microsecondsPerFrame * 1000).rounded() / 1000
+        output["frontend_xrt"] = fe.realTimeFactor
+        lines.append(String(format: "frontend %8.3f us/frame  real-time factor %.5f (%.0fx faster than real time)",
+                            fe.microsecondsPerFrame, fe.realTimeFactor, 1 / max(fe.realTimeFactor, 1e-12)))
         for (key, hidden, dense) in [("step_us_per_frame", ModelConfiguration.defaultHidden, ModelConfiguration.defaultDense),
                                      ("step_us_per_frame_paper", ModelConfiguration.paperHidden, ModelConfiguration.paperDense)] {
             var table: [String: Double] = [:]
@@ -40,11 +50,15 @@ struct BenchCommand: ParsableCommand {
                     let suffix = key == "step_us_per_frame" ? "" : "_paper"
                     output["attgate3_flops_per_step" + suffix] = r.flopsPerStep
                     output["attgate3_gflops" + suffix] = (r.gflops * 100).rounded() / 100
+                    output["attgate3_peak_fraction" + suffix] = (r.gflops / Self.peakGflops * 10000).rounded() / 10000
+                    lines.append(String(format: "         attgate3 reaches %.1f%% of the machine's ~%.0f GFLOP/s peak (2 cores, AVX-512 FMA)",
+                                        100 * r.gflops / Self.peakGflops, Self.peakGflops))
                 }
             }
             output[key] = table
         }
         output["threads"] = 1
+        output["peak_gflops_assumed"] = Self.peakGflops
         if json {
             let data = try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
