@@ -55,3 +55,28 @@ public enum NetworkBenchmark {
         return result
     }
 }
+
+extension NetworkBenchmark {
+    /// Forward + backward over random sequences of `frameCount` frames, loss at every
+    /// frame (the most backward work); returns microseconds per frame.
+    public static func measureTraining(configuration: ModelConfiguration, frameCount: Int, seconds: Double, seed: UInt64 = 1) throws -> Double {
+        let net = try CryNetwork<Float>.random(configuration: configuration, seed: seed)
+        var rng = SplitMix64(seed: seed)
+        let frames = (0..<(frameCount * net.inputSize)).map { _ in Float(rng.nextSymmetric(1)) }
+        let weights = [Float](repeating: 1 / Float(frameCount), count: frameCount)
+        var g = CryNetworkGradients<Float>(layout: net.layout)
+        var sink: Float = net.accumulateGradients(trace: net.forward(frames: frames, frameCount: frameCount),
+                                                  target: 0, frameWeights: weights, into: &g)
+        var runs = 0
+        let start = now()
+        var elapsed = 0.0
+        repeat {
+            let trace = net.forward(frames: frames, frameCount: frameCount)
+            sink += net.accumulateGradients(trace: trace, target: runs % net.classCount, frameWeights: weights, into: &g)
+            runs += 1
+            elapsed = now() - start
+        } while elapsed < seconds
+        if sink.isNaN { print("bench: NaN loss") }
+        return elapsed / Double(runs * frameCount) * 1e6
+    }
+}

@@ -141,11 +141,9 @@ public struct AttentionGateCell: Sendable, Equatable {
             sum.update(repeating: 0, count: n)
             for k in 1...available {
                 let ak = ringA + row(k), al = alpha + (k - 1) * n
-                for j in 0..<n {
-                    let e = S.cryExp(ak[j] - mx[j])
-                    al[j] = e
-                    sum[j] += e
-                }
+                for j in 0..<n { al[j] = ak[j] - mx[j] }
+                S.expInPlace(al, n)
+                for j in 0..<n { sum[j] += al[j] }
             }
             cBar.update(repeating: 0, count: n)
             f.update(repeating: 0, count: n)

@@ -57,6 +57,15 @@ struct BenchCommand: ParsableCommand {
             }
             output[key] = table
         }
+        // Training cost: forward + BPTT, 300-frame sequences, default sizes.
+        var training: [String: Double] = [:]
+        for v in Self.variants {
+            let c = ModelConfiguration(classes: ModelConfiguration.causeClasses, cell: v.cell, depth: v.depth)
+            let us = try NetworkBenchmark.measureTraining(configuration: c, frameCount: 300, seconds: seconds)
+            training[v.name] = (us * 1000).rounded() / 1000
+            lines.append(String(format: "%-8@ forward+BPTT %8.3f us/frame (300-frame sequences)", v.name, us))
+        }
+        output["train_us_per_frame"] = training
         output["threads"] = 1
         output["peak_gflops_assumed"] = Self.peakGflops
         if json {

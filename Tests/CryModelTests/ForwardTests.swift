@@ -139,4 +139,18 @@ import Foundation
         #expect(worstSigmoid < 1e-6)
         #expect(t.allSatisfy { abs($0) <= 1 })
     }
+
+    @Test func floatExpIsAccurate() {
+        var xs: [Float] = stride(from: -87, through: 88, by: 0.0917).map(Float.init)
+        xs += [0, -1e-7, 1e-7, 0.5, -0.5, -100, -200]
+        var e = xs
+        e.withUnsafeMutableBufferPointer { Float.expInPlace($0.baseAddress!, $0.count) }
+        var worst = 0.0
+        for (i, x) in xs.enumerated() where x > -87 {
+            let exact = exp(Double(x))
+            worst = max(worst, abs(Double(e[i]) - exact) / exact)
+        }
+        #expect(worst < 5e-7, "worst relative error \(worst)")
+        #expect(e[xs.count - 1] >= 0 && e[xs.count - 1] < 1e-37)
+    }
 }

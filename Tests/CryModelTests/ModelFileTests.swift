@@ -174,3 +174,26 @@ import Foundation
         #expect(Self.refusal(zeroStd) == "norm.std element 3 is 0.0, must be positive")
     }
 }
+
+@Suite struct StreamingClassifierTests {
+    @Test func normalisesFeaturesThenSteps() throws {
+        let model = try ModelFileTests.sampleModel(.attgate, depth: 3)
+        let classifier = StreamingClassifier(model: model)
+        let net = model.network
+        let state = net.makeState()
+        let frames = randomFrames(6, 32, seed: 12, scale: 5).map { $0.map(Float.init) }
+        for round in 0..<2 {
+            for frame in frames {
+                let z = (0..<32).map { (frame[$0] - model.featureMean[$0]) / model.featureStd[$0] }
+                let expected = z.withUnsafeBufferPointer { Array(net.step($0.baseAddress!, state: state)) }
+                let got = frame.withUnsafeBufferPointer { Array(classifier.step($0)) }
+                for k in 0..<5 { #expect(abs(got[k] - expected[k]) < 1e-5, "round \(round)") }
+            }
+            #expect(classifier.framesSinceReset == frames.count)
+            classifier.reset()
+            state.reset(network: net)
+            #expect(classifier.framesSinceReset == 0)
+        }
+        #expect(classifier.classes == model.configuration.classes)
+    }
+}
