@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import Features
 @testable import CryModel
 
 @Suite struct ModelFileTests {
@@ -195,5 +196,19 @@ import Foundation
             #expect(classifier.framesSinceReset == 0)
         }
         #expect(classifier.classes == model.configuration.classes)
+    }
+}
+
+@Suite struct ClassifyTests {
+    @Test func classifyEqualsStreaming() throws {
+        let model = try ModelFileTests.sampleModel(.lstm, depth: nil)
+        let frames = randomFrames(7, 32, seed: 13, scale: 4).map { $0.map(Float.init) }
+        let matrix = FeatureMatrix(frameCount: 7, featureCount: 32, values: frames.flatMap { $0 })
+        let trace = try #require(model.classify(matrix))
+        let classifier = StreamingClassifier(model: model)
+        var last: [Float] = []
+        for frame in frames { last = frame.withUnsafeBufferPointer { Array(classifier.step($0)) } }
+        for k in 0..<5 { #expect(abs(trace.lastPosteriors[trace.lastPosteriors.startIndex + k] - last[k]) < 1e-5) }
+        #expect(model.classify(FeatureMatrix(featureCount: 32)) == nil)
     }
 }
