@@ -9,6 +9,8 @@ struct CryModelTool: ParsableCommand {
         subcommands: [
             // Add subcommands here, one line each.
             FeaturesCommand.self,
+            InspectCommand.self,
+            BenchCommand.self,
         ]
     )
 
