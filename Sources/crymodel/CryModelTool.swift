@@ -11,6 +11,10 @@ struct CryModelTool: ParsableCommand {
             FeaturesCommand.self,
             InspectCommand.self,
             BenchCommand.self,
+            TrainCommand.self,
+            EvaluateCommand.self,
+            ClassifyCommand.self,
+            ExperimentCommand.self,
         ]
     )
 
