@@ -21,6 +21,9 @@ public struct DataSplit: Sendable, Equatable {
 ///     validation target = max(round(n * validationFraction), n >= 3 ? 1 : 0)
 ///     train keeps at least one group whenever n >= 2
 ///
+/// A fraction of 0 gives that part nothing (then validation's floor needs only n >= 2):
+/// `testFraction: 0` is the inner train/validation split of a cross-validation fold.
+///
 /// and its unplaced groups, in a seeded shuffle of their sorted ids, fill test, then
 /// validation, then train. The result depends only on the clips and the seed.
 public enum GroupedSplitter {
@@ -41,11 +44,14 @@ public enum GroupedSplitter {
             let members = index.groupsOfClass[c]
             let n = members.count
             guard n > 0 else { continue }
-            var testTarget = max(Int((Double(n) * testFraction).rounded()), n >= 2 ? 1 : 0)
-            var valTarget = max(Int((Double(n) * validationFraction).rounded()), n >= 3 ? 1 : 0)
+            // A part with fraction 0 gets nothing (e.g. an inner train/validation split).
+            let testFloor = testFraction > 0 && n >= 2 ? 1 : 0
+            let valFloor = validationFraction > 0 && n >= 3 - (testFraction > 0 ? 0 : 1) ? 1 : 0
+            var testTarget = max(Int((Double(n) * testFraction).rounded()), testFloor)
+            var valTarget = max(Int((Double(n) * validationFraction).rounded()), valFloor)
             if n >= 2 {   // leave train at least one group
                 while testTarget + valTarget > n - 1 {
-                    if valTarget > (n >= 3 ? 1 : 0) { valTarget -= 1 } else { testTarget -= 1 }
+                    if valTarget > valFloor { valTarget -= 1 } else if testTarget > 0 { testTarget -= 1 } else { valTarget -= 1 }
                 }
             }
             var inTest = members.filter { part[$0] == 2 }.count

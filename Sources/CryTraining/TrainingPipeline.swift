@@ -41,9 +41,31 @@ public enum TrainingPipeline {
             labels: corpus.clips.map(\.label), groups: corpus.clips.map(\.group), classCount: corpus.classes.count,
             testFraction: testFraction, validationFraction: validationFraction, seed: seed)
         let cache = try FeatureCache.load(corpus: corpus, config: frontEnd, threads: threads)
+        return prepare(corpus: corpus, cache: cache, split: split, frontEnd: frontEnd)
+    }
+
+    /// A given split over already extracted features: normalisation fitted on `split.train`.
+    public static func prepare(corpus: Corpus, cache: FeatureCache, split: DataSplit, frontEnd: FrontEndConfig) -> PreparedCorpus {
         let norm = FeatureNormalisation.fit(features: cache.features, clips: split.train)
         return PreparedCorpus(corpus: corpus, split: split, normalisation: norm,
                               features: cache.features.map(norm.apply), frontEnd: frontEnd)
+    }
+
+    /// Grouped k-fold cross-validation splits: fold f is the test part; the other folds'
+    /// groups are split again into train and validation (`validationFraction` of their
+    /// groups, stratified), so that selection never sees the fold being tested.
+    public static func crossValidationSplits(corpus: Corpus, folds k: Int, validationFraction: Double = 0.25,
+                                             seed: UInt64) -> [DataSplit] {
+        let labels = corpus.clips.map(\.label), groups = corpus.clips.map(\.group)
+        let folds = GroupedSplitter.kFold(labels: labels, groups: groups, classCount: corpus.classes.count, k: k, seed: seed)
+        return folds.indices.map { f in
+            let rest = folds.indices.filter { $0 != f }.flatMap { folds[$0] }.sorted()
+            let inner = GroupedSplitter.split(
+                labels: rest.map { labels[$0] }, groups: rest.map { groups[$0] }, classCount: corpus.classes.count,
+                testFraction: 0, validationFraction: validationFraction, seed: seed &+ UInt64(f))
+            return DataSplit(train: inner.train.map { rest[$0] }, validation: inner.validation.map { rest[$0] },
+                             test: folds[f].sorted())
+        }
     }
 
     /// Trains one network on `data`'s training part, selecting on its validation part.

@@ -86,3 +86,31 @@ private func syntheticCorpus() -> (labels: [Int], groups: [String]) {
         #expect(folds == GroupedSplitter.kFold(labels: labels, groups: groups, classCount: 4, k: 5, seed: 11))
     }
 }
+
+@Suite struct InnerSplitTests {
+    @Test func zeroTestFractionLeavesTestEmpty() {
+        let labels = [0, 0, 0, 0, 1, 1, 2], groups = ["a", "b", "c", "d", "e", "f", "g"]
+        let split = GroupedSplitter.split(labels: labels, groups: groups, classCount: 3,
+                                          testFraction: 0, validationFraction: 0.25, seed: 1)
+        #expect(split.test.isEmpty)
+        #expect(Set(split.validation.map { labels[$0] }) == [0, 1])   // class 2 has one group: train
+        #expect(Set(split.train.map { labels[$0] }) == [0, 1, 2])
+    }
+}
+
+@Suite struct CrossValidationSplitTests {
+    @Test func foldsTestEveryClipOnceAndNeverLeakGroups() {
+        var clips: [Clip] = []
+        for g in 0..<30 { for k in 0..<2 { clips.append(Clip(path: "/c/\(g)-\(k).wav", label: g % 3, group: "g\(g)")) } }
+        let corpus = Corpus(classes: ["a", "b", "c"], clips: clips)
+        let splits = TrainingPipeline.crossValidationSplits(corpus: corpus, folds: 5, seed: 3)
+        #expect(splits.count == 5)
+        #expect(splits.flatMap(\.test).sorted() == Array(0..<60))
+        for s in splits {
+            #expect((s.train + s.validation + s.test).sorted() == Array(0..<60))
+            let parts = [s.train, s.validation, s.test].map { Set($0.map { clips[$0].group }) }
+            #expect(parts[0].isDisjoint(with: parts[1]) && parts[0].isDisjoint(with: parts[2]) && parts[1].isDisjoint(with: parts[2]))
+            #expect(Set(s.validation.map { clips[$0].label }) == [0, 1, 2])
+        }
+    }
+}
