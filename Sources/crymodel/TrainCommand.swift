@@ -51,6 +51,9 @@ struct TrainCommand: ParsableCommand {
             batchDone: { printer.batchDone(epoch: $0, batch: $1, of: $2, loss: $3) },
             epochDone: { printer.epochDone($0) },
             shouldStop: { flag.isRaised })
+        if result.interrupted && result.bestEpoch == 0 {
+            throw fail("interrupted before the first epoch ended; no model written", code: SysExit.failure)
+        }
         let file = TrainingPipeline.modelFile(
             network: network, data: prepared, result: result, options: setup.options,
             commandLine: CommandLine.arguments.map(TrainingCLI.shellQuoted).joined(separator: " "), directories: data)
