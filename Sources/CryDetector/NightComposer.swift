@@ -69,7 +69,7 @@ public struct NightComposer {
     public func compose(cries: [NightClip], others: [NightClip], minutes: Double, seed: UInt64,
                         load: (NightClip) throws -> [Float]) throws -> Night {
         precondition(!cries.isEmpty, "no cry clips")
-        var rng = SplitMix64(seed: seed)
+        var rng = NightRandom(seed: seed)
         let total = Int(minutes * 60 * Double(sampleRate))
         let floorDB = uniform(floorLevelDB, &rng)
         var out = Self.pinkishNoise(count: total, rmsDB: floorDB, rng: &rng)
@@ -160,7 +160,7 @@ public struct NightComposer {
 
     /// Noise whose spectrum falls with frequency (white through a one-pole low-pass, mixed
     /// with some white), scaled to an RMS of `rmsDB` dBFS: the hiss and hum of a quiet room.
-    public static func pinkishNoise(count: Int, rmsDB: Double, rng: inout SplitMix64) -> [Float] {
+    public static func pinkishNoise(count: Int, rmsDB: Double, rng: inout NightRandom) -> [Float] {
         var out = [Float](repeating: 0, count: count)
         var lp = 0.0, sum = 0.0
         for i in 0..<count {
@@ -176,7 +176,7 @@ public struct NightComposer {
         return out
     }
 
-    func uniform(_ r: ClosedRange<Double>, _ rng: inout SplitMix64) -> Double {
+    func uniform(_ r: ClosedRange<Double>, _ rng: inout NightRandom) -> Double {
         r.lowerBound + (r.upperBound - r.lowerBound) * rng.unit()
     }
 }

@@ -125,7 +125,7 @@ func episodes(_ p: [Float], gate: [Bool]? = nil, _ c: DetectorConfiguration) -> 
     }
 
     @Test func streamingEqualsOfflineOnRandomSequences() {
-        var rng = SplitMix64(seed: 42)
+        var rng = NightRandom(seed: 42)
         var total = 0, merged = 0
         for trial in 0..<400 {
             let n = 50 + Int(rng.next() % 600)

@@ -16,7 +16,7 @@ import Testing
         if clip.cause == "hungry" || clip.cause == "tired" {
             return (0..<8000).map { Float(0.5 * sin(2 * Double.pi * 450 * Double($0) / 8000)) }
         }
-        var rng = SplitMix64(seed: UInt64(clip.path.utf8.count))
+        var rng = NightRandom(seed: UInt64(clip.path.utf8.count))
         return (0..<4000).map { _ in Float(0.3 * rng.gaussian()) }
     }
 

@@ -1,6 +1,6 @@
 /// A small seeded random generator (SplitMix64, Steele et al. 2014), so that generated
 /// nights and test signals are the same for a seed on every platform.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+public struct NightRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
