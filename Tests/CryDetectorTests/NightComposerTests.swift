@@ -54,3 +54,30 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
+
+@Suite struct DetectionSetBuilderTests {
+    func rmsDB(_ x: ArraySlice<Float>) -> Double {
+        20 * log10((x.map { Double($0) * Double($0) }.reduce(0, +) / Double(x.count)).squareRoot())
+    }
+
+    @Test func augmentedClipsHaveTheirLevelAndSNRInRangeAndAreDeterministic() {
+        let builder = DetectionSetBuilder()
+        // 0.5 s of silence, 1 s tone, 0.5 s silence.
+        let clip = [Float](repeating: 0, count: 4000)
+            + (0..<8000).map { Float(0.8 * sin(2 * Double.pi * 500 * Double($0) / 8000)) }
+            + [Float](repeating: 0, count: 4000)
+        var r1 = NightRandom(seed: 3), r2 = NightRandom(seed: 3)
+        for _ in 0..<10 {
+            let a = builder.augment(clip, rng: &r1)
+            #expect(a == builder.augment(clip, rng: &r2))
+            #expect(a.count == clip.count)
+            let signal = rmsDB(a[5000..<11000]), noise = rmsDB(a[0..<3500])
+            #expect(signal >= -41 && signal <= -9)
+            #expect(signal - noise >= 2 && signal - noise <= 36)
+        }
+        var r3 = NightRandom(seed: 4)
+        let bg = builder.backgroundClip(rng: &r3)
+        #expect(bg.count == 40000)
+        #expect(rmsDB(bg[...]) >= -75.5 && rmsDB(bg[...]) <= -34.5)
+    }
+}
