@@ -1,1 +1,0 @@
-// The AudioIO stage; see the README's architecture section.
