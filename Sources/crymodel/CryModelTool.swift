@@ -8,6 +8,8 @@ struct CryModelTool: ParsableCommand {
         abstract: "Offline work on babymonitor's cry models: features, training, evaluation, inspection, benchmarks.",
         subcommands: [
             // Add subcommands here, one line each.
+            NightCommand.self,
+            DetectionSetCommand.self,
         ]
     )
 }
