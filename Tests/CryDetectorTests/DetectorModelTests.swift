@@ -38,3 +38,15 @@ import Testing
         #expect(detector.lastProbability > 0 && detector.lastProbability < 1)
     }
 }
+
+@Suite struct DetectorBenchmarkTests {
+    @Test func idleRunsNoStage2AndActiveRunsItOnEveryFrame() throws {
+        let c = ModelConfiguration(task: .detect, classes: ["cry", "not_cry"], cell: .gru, hidden: [8, 4], dense: [4])
+        let detector = try CryDetector(model: CryModelFile(network: try CryNetwork<Float>.random(configuration: c, seed: 1)), name: "d")
+        let r = detector.benchmark(seconds: 10)
+        #expect(r.audioSeconds == 10)
+        #expect(r.idleStage2Frames == 0 && r.activeStage2Frames == 1000)
+        #expect(r.idleSeconds > 0 && r.activeSeconds > 0)
+        #expect(detector.frameCount == 0)
+    }
+}
