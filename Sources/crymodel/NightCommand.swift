@@ -104,7 +104,7 @@ struct DetectionSetCommand: ParsableCommand {
             Writes OUT/train/cry/*.wav and OUT/train/other/*.wav: each clip --copies times at a \
             random level over generated room noise at a random SNR, plus --backgrounds clips of \
             noise alone (class other). File names keep the source recording as the group \
-            (`<folder>.<recording>_<n>.wav`), so the trainer's grouped split never splits a \
+            (`<recording>_<n>.wav`), so the trainer's grouped split never splits a \
             recording. With --holdout S, a share S of the recordings of each source folder is left \
             out of train/ and linked under OUT/heldout/{cries,others}/<folder>/ for `crymodel night`.
             """)
@@ -159,7 +159,8 @@ struct DetectionSetCommand: ParsableCommand {
                     do { samples = try WAVReader.read(path: clip.path, sampleRate: rate).samples } catch {
                         throw fail("\(error)", code: SysExit.dataError)
                     }
-                    let name = "\(clip.cause).\(recording(clip))"
+                    // The recording alone (no cause folder): a baby with clips of several causes is one group.
+                    let name = recording(clip)
                     for k in 0..<copies {
                         let mixed = builder.augment(samples, rng: &rng)
                         try write(mixed, class: isCry ? "cry" : "other", name: "\(name)_\(n * 100 + k)")
