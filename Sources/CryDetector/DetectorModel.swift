@@ -43,3 +43,20 @@ extension CryDetector {
                       levelFeatureIndex: fe.featureNames.firstIndex(of: "log_rms") ?? 0)
     }
 }
+
+extension CryDetector {
+    /// The detector a program asks for: the model at `modelPath`, or the energy-only
+    /// baseline when `energyOnly` is set explicitly. No model and no `energyOnly` is an
+    /// error (there is no fallback that pretends to detect cries).
+    public static func make(modelPath: String?, energyOnly: Bool,
+                            configuration: DetectorConfiguration = .standard,
+                            frontEnd: FrontEndConfig = .standard) throws -> CryDetector {
+        if let modelPath {
+            return try CryDetector(model: CryModelFile.load(path: modelPath), name: modelPath, configuration: configuration)
+        }
+        guard energyOnly else { throw DetectorError.noDetectorModel }
+        var c = configuration
+        c.frameSeconds = Double(frontEnd.hopLength) / Double(frontEnd.sampleRate)
+        return try CryDetector(energyOnlyWith: c, levelFeatureIndex: frontEnd.featureNames.firstIndex(of: "log_rms") ?? 0)
+    }
+}

@@ -9,8 +9,11 @@ struct CryModelTool: ParsableCommand {
         subcommands: [
             // Add subcommands here, one line each.
             FeaturesCommand.self,
+            InspectCommand.self,
+            BenchCommand.self,
             NightCommand.self,
             DetectionSetCommand.self,
+            DetectCommand.self,
         ]
     )
 

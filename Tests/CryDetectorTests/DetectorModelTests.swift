@@ -50,3 +50,26 @@ import Testing
         #expect(detector.frameCount == 0)
     }
 }
+
+@Suite struct DetectorMakeTests {
+    @Test func withoutAModelOnlyTheExplicitBaselineIsGiven() throws {
+        #expect(throws: DetectorError.noDetectorModel) { try CryDetector.make(modelPath: nil, energyOnly: false) }
+        #expect(try CryDetector.make(modelPath: nil, energyOnly: true).mode == .energyOnly)
+    }
+
+    @Test func aModelFileIsLoadedAndChecked() throws {
+        let path = "/tmp/crydetector-test-\(getpid()).safetensors"
+        defer { unlink(path) }
+        let c = ModelConfiguration(task: .detect, classes: ["cry", "not_cry"], cell: .lstm, hidden: [4, 4], dense: [4])
+        try CryModelFile(network: try CryNetwork<Float>.random(configuration: c, seed: 2)).write(to: path)
+        let d = try CryDetector.make(modelPath: path, energyOnly: false)
+        #expect(d.mode == .learned)
+        let cause = ModelConfiguration(task: .cause, classes: ["hungry", "tired"], cell: .lstm, hidden: [4, 4], dense: [4])
+        try CryModelFile(network: try CryNetwork<Float>.random(configuration: cause, seed: 2)).write(to: path)
+        #expect(throws: DetectorError.wrongTask(model: path, task: "cause")) { try CryDetector.make(modelPath: path, energyOnly: false) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
