@@ -27,18 +27,16 @@ public struct LSTMCell: Sendable, Equatable {
     ) {
         let n = hiddenSize
         matvec(p + weights, rows: 4 * n, cols: n + inputSize, hx, bias: p + biases, into: gates)
+        S.sigmoidInPlace(gates, 2 * n)          // f, i
+        S.tanhInPlace(gates + 2 * n, n)         // Ctilde
+        S.sigmoidInPlace(gates + 3 * n, n)      // o
         for j in 0..<n {
-            let f = sigmoid(gates[j])
-            let i = sigmoid(gates[n + j])
-            let ct = S.cryTanh(gates[2 * n + j])
-            let o = sigmoid(gates[3 * n + j])
-            gates[j] = f; gates[n + j] = i; gates[2 * n + j] = ct; gates[3 * n + j] = o
-            let cj = f * cPrev[j] + i * ct
+            let cj = gates[j] * cPrev[j] + gates[n + j] * gates[2 * n + j]
             c[j] = cj
-            let tc = S.cryTanh(cj)
-            tanhC[j] = tc
-            h[j] = o * tc
+            tanhC[j] = cj
         }
+        S.tanhInPlace(tanhC, n)
+        for j in 0..<n { h[j] = gates[3 * n + j] * tanhC[j] }
     }
 }
 
@@ -65,15 +63,14 @@ public struct GRUCell: Sendable, Equatable {
     ) {
         let n = hiddenSize, d = inputSize
         matvec(p + wZR, rows: 2 * n, cols: n + d, hx, bias: p + bZR, into: zr)
-        for j in 0..<(2 * n) { zr[j] = sigmoid(zr[j]) }
+        S.sigmoidInPlace(zr, 2 * n)
         for j in 0..<n { rhx[j] = zr[n + j] * hx[j] }
         (rhx + n).update(from: hx + n, count: d)
         matvec(p + wH, rows: n, cols: n + d, rhx, bias: p + bH, into: hTilde)
+        S.tanhInPlace(hTilde, n)
         for j in 0..<n {
-            let ht = S.cryTanh(hTilde[j])
-            hTilde[j] = ht
             let z = zr[j]
-            h[j] = z * hx[j] + (1 - z) * ht
+            h[j] = z * hx[j] + (1 - z) * hTilde[j]
         }
     }
 }
@@ -103,7 +100,7 @@ public struct AttentionGateCell: Sendable, Equatable {
     ) {
         let n = hiddenSize
         matvec(p + w, rows: n, cols: n, c, bias: p + bW, into: u)
-        for j in 0..<n { u[j] = S.cryTanh(u[j]) }
+        S.tanhInPlace(u, n)
         matvec(p + v, rows: n, cols: n, u, bias: nil, into: a)
     }
 
@@ -131,7 +128,7 @@ public struct AttentionGateCell: Sendable, Equatable {
             for j in 0..<n {
                 alpha[j] = 1
                 cBar[j] = c1[j]
-                f[j] = sigmoid(a1[j])
+                f[j] = a1[j]
             }
         } else {
             // Softmax per hidden unit, max-subtracted; o and tanhC serve as scratch here.
@@ -144,11 +141,9 @@ public struct AttentionGateCell: Sendable, Equatable {
             sum.update(repeating: 0, count: n)
             for k in 1...available {
                 let ak = ringA + row(k), al = alpha + (k - 1) * n
-                for j in 0..<n {
-                    let e = S.cryExp(ak[j] - mx[j])
-                    al[j] = e
-                    sum[j] += e
-                }
+                for j in 0..<n { al[j] = ak[j] - mx[j] }
+                S.expInPlace(al, n)
+                for j in 0..<n { sum[j] += al[j] }
             }
             cBar.update(repeating: 0, count: n)
             f.update(repeating: 0, count: n)
@@ -162,24 +157,21 @@ public struct AttentionGateCell: Sendable, Equatable {
                     f[j] += w * ak[j]
                 }
             }
-            for j in 0..<n { f[j] = sigmoid(f[j]) }
         }
+        S.sigmoidInPlace(f, n)
 
         // Candidate from [h_{t-1}, x_t], then the new cell state into cat's first H.
         matvec(p + wC, rows: n, cols: n + inputSize, cat + n, bias: p + bC, into: cTilde)
+        S.tanhInPlace(cTilde, n)
         for j in 0..<n {
-            let ct = S.cryTanh(cTilde[j])
-            cTilde[j] = ct
-            cat[j] = f[j] * cBar[j] + (1 - f[j]) * ct
+            let cj = f[j] * cBar[j] + (1 - f[j]) * cTilde[j]
+            cat[j] = cj
+            tanhC[j] = cj
         }
         matvec(p + wO, rows: n, cols: 2 * n + inputSize, cat, bias: p + bO, into: o)
-        for j in 0..<n {
-            let oj = sigmoid(o[j])
-            o[j] = oj
-            let tc = S.cryTanh(cat[j])
-            tanhC[j] = tc
-            h[j] = oj * tc
-        }
+        S.sigmoidInPlace(o, n)
+        S.tanhInPlace(tanhC, n)
+        for j in 0..<n { h[j] = o[j] * tanhC[j] }
         // Score the new state once, for the next L steps.
         let cNew = ringC + slot * n
         cNew.update(from: cat, count: n)

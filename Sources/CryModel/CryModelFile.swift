@@ -1,3 +1,5 @@
+import Features
+
 /// A trained model: configuration, weights, feature normalisation and free-form metadata.
 /// Stored as safetensors (model-spec section 5); see ModelFileFormat.swift.
 public struct CryModelFile: Sendable {
@@ -16,5 +18,24 @@ public struct CryModelFile: Sendable {
         self.featureMean = featureMean ?? [Float](repeating: 0, count: network.inputSize)
         self.featureStd = featureStd ?? [Float](repeating: 1, count: network.inputSize)
         self.extras = extras
+    }
+}
+
+extension CryModelFile {
+    /// (x - mean) / std for every frame, row-major, ready for `network.forward`.
+    public func normalised(_ features: FeatureMatrix) -> [Float] {
+        precondition(features.featureCount == network.inputSize,
+                     "features have \(features.featureCount) columns, model expects \(network.inputSize)")
+        let n = features.featureCount
+        var out = features.values
+        for i in out.indices { out[i] = (out[i] - featureMean[i % n]) / featureStd[i % n] }
+        return out
+    }
+
+    /// Posteriors of every frame of a recording (or episode), normalised and run from the
+    /// zero state; the decision is `lastPosteriors`. Nil for a recording with no frame.
+    public func classify(_ features: FeatureMatrix) -> ForwardTrace<Float>? {
+        guard features.frameCount > 0 else { return nil }
+        return network.forward(frames: normalised(features), frameCount: features.frameCount)
     }
 }

@@ -72,7 +72,7 @@ extension DenseLayer {
     @inline(__always)
     func tanhForward<S: CryScalar>(_ p: UnsafePointer<S>, _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>) {
         matvec(p + weight, rows: outputSize, cols: inputSize, x, bias: p + bias, into: y)
-        for j in 0..<outputSize { y[j] = S.cryTanh(y[j]) }
+        S.tanhInPlace(y, outputSize)
     }
 
     /// y = softmax(W x + b), max-subtracted

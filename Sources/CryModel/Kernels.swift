@@ -1,6 +1,7 @@
 // Dense linear algebra for one frame: matrix-vector products over contiguous rows and the
 // rank-1 updates of the backward pass. Written with SIMD16 accumulators because Swift does
 // not reassociate floating-point sums, so a plain `sum += a[i] * b[i]` loop stays scalar.
+// Not `addProduct`: without FMA in the baseline x86-64 target it becomes a libm fmaf call per lane.
 
 /// sum_i a[i] * b[i]
 @inline(__always)
@@ -17,21 +18,21 @@ func dot<S: CryScalar>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ n: Int) -
             let b0 = rb.loadUnaligned(fromByteOffset: i * stride, as: SIMD16<S>.self)
             let a1 = ra.loadUnaligned(fromByteOffset: (i + 16) * stride, as: SIMD16<S>.self)
             let b1 = rb.loadUnaligned(fromByteOffset: (i + 16) * stride, as: SIMD16<S>.self)
-            acc0.addProduct(a0, b0)
-            acc1.addProduct(a1, b1)
+            acc0 += a0 * b0
+            acc1 += a1 * b1
             i += 32
         }
         if i + 16 <= n {
             let a0 = ra.loadUnaligned(fromByteOffset: i * stride, as: SIMD16<S>.self)
             let b0 = rb.loadUnaligned(fromByteOffset: i * stride, as: SIMD16<S>.self)
-            acc0.addProduct(a0, b0)
+            acc0 += a0 * b0
             i += 16
         }
-        sum = (acc0 + acc1).sum()
+        sum = horizontalSum(acc0 + acc1)
     } else if n >= 16 {
         let a0 = UnsafeRawPointer(a).loadUnaligned(as: SIMD16<S>.self)
         let b0 = UnsafeRawPointer(b).loadUnaligned(as: SIMD16<S>.self)
-        sum = (a0 * b0).sum()
+        sum = horizontalSum(a0 * b0)
         i = 16
     }
     while i < n {
@@ -41,16 +42,61 @@ func dot<S: CryScalar>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ n: Int) -
     return sum
 }
 
-/// y = W x + b, W rows x cols row-major (b may be nil: y = W x)
+/// Sum of the 16 lanes, as a tree of half-width adds (SIMD.sum() is an out-of-line call).
+@inline(__always)
+func horizontalSum<S: CryScalar>(_ v: SIMD16<S>) -> S { horizontalSum(v.lowHalf + v.highHalf) }
+
+@inline(__always)
+func horizontalSum<S: CryScalar>(_ v: SIMD8<S>) -> S {
+    let b = v.lowHalf + v.highHalf
+    let c = b.lowHalf + b.highHalf
+    return c[0] + c[1]
+}
+
+/// y = W x + b, W rows x cols row-major (b may be nil: y = W x).
+/// Four rows at a time share each load of x; 8 columns per SIMD step (4 + 4 accumulators
+/// and x fit the 16 registers of baseline x86-64 SSE without spilling).
 @inline(__always)
 func matvec<S: CryScalar>(
     _ w: UnsafePointer<S>, rows: Int, cols: Int,
     _ x: UnsafePointer<S>, bias: UnsafePointer<S>?, into y: UnsafeMutablePointer<S>
 ) {
-    if let bias {
-        for r in 0..<rows { y[r] = bias[r] + dot(w + r * cols, x, cols) }
-    } else {
-        for r in 0..<rows { y[r] = dot(w + r * cols, x, cols) }
+    let stride = MemoryLayout<S>.stride
+    let rx = UnsafeRawPointer(x)
+    let vectorCols = cols & ~7
+    var r = 0
+    while r + 4 <= rows {
+        let w0 = UnsafeRawPointer(w + r * cols), w1 = UnsafeRawPointer(w + (r + 1) * cols)
+        let w2 = UnsafeRawPointer(w + (r + 2) * cols), w3 = UnsafeRawPointer(w + (r + 3) * cols)
+        var a0 = SIMD8<S>(), a1 = SIMD8<S>(), a2 = SIMD8<S>(), a3 = SIMD8<S>()
+        var c = 0
+        while c < vectorCols {
+            let o = c * stride
+            let xv = rx.loadUnaligned(fromByteOffset: o, as: SIMD8<S>.self)
+            a0 += w0.loadUnaligned(fromByteOffset: o, as: SIMD8<S>.self) * xv
+            a1 += w1.loadUnaligned(fromByteOffset: o, as: SIMD8<S>.self) * xv
+            a2 += w2.loadUnaligned(fromByteOffset: o, as: SIMD8<S>.self) * xv
+            a3 += w3.loadUnaligned(fromByteOffset: o, as: SIMD8<S>.self) * xv
+            c += 8
+        }
+        var s0 = horizontalSum(a0), s1 = horizontalSum(a1), s2 = horizontalSum(a2), s3 = horizontalSum(a3)
+        while c < cols {
+            let xc = x[c]
+            s0 += w[r * cols + c] * xc
+            s1 += w[(r + 1) * cols + c] * xc
+            s2 += w[(r + 2) * cols + c] * xc
+            s3 += w[(r + 3) * cols + c] * xc
+            c += 1
+        }
+        if let bias {
+            s0 += bias[r]; s1 += bias[r + 1]; s2 += bias[r + 2]; s3 += bias[r + 3]
+        }
+        y[r] = s0; y[r + 1] = s1; y[r + 2] = s2; y[r + 3] = s3
+        r += 4
+    }
+    while r < rows {
+        y[r] = (bias?[r] ?? 0) + dot(w + r * cols, x, cols)
+        r += 1
     }
 }
 

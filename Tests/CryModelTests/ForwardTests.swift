@@ -122,3 +122,35 @@ import Foundation
         #expect(throws: ConfigurationError.self) { try smallConfiguration(.gru, hidden: []).validate() }
     }
 }
+
+@Suite struct ElementwiseTests {
+    @Test func floatTanhAndSigmoidAreAccurate() {
+        var xs: [Float] = stride(from: -12, through: 12, by: 0.00731).map(Float.init)
+        xs += [0, 1e-5, -1e-5, 3e-4, -3e-4, 5e-4, 7.9, -7.9, 8, 50, -50]
+        var t = xs, s = xs
+        t.withUnsafeMutableBufferPointer { Float.tanhInPlace($0.baseAddress!, $0.count) }
+        s.withUnsafeMutableBufferPointer { Float.sigmoidInPlace($0.baseAddress!, $0.count) }
+        var worstTanh: Float = 0, worstSigmoid: Float = 0
+        for (i, x) in xs.enumerated() {
+            worstTanh = max(worstTanh, abs(t[i] - Float(tanh(Double(x)))))
+            worstSigmoid = max(worstSigmoid, abs(s[i] - Float(1 / (1 + exp(-Double(x))))))
+        }
+        #expect(worstTanh < 1e-6)
+        #expect(worstSigmoid < 1e-6)
+        #expect(t.allSatisfy { abs($0) <= 1 })
+    }
+
+    @Test func floatExpIsAccurate() {
+        var xs: [Float] = stride(from: -87, through: 88, by: 0.0917).map(Float.init)
+        xs += [0, -1e-7, 1e-7, 0.5, -0.5, -100, -200]
+        var e = xs
+        e.withUnsafeMutableBufferPointer { Float.expInPlace($0.baseAddress!, $0.count) }
+        var worst = 0.0
+        for (i, x) in xs.enumerated() where x > -87 {
+            let exact = exp(Double(x))
+            worst = max(worst, abs(Double(e[i]) - exact) / exact)
+        }
+        #expect(worst < 5e-7, "worst relative error \(worst)")
+        #expect(e[xs.count - 1] >= 0 && e[xs.count - 1] < 1e-37)
+    }
+}
