@@ -72,8 +72,7 @@ public final class Daemon: @unchecked Sendable {
         dataReady = try Wakeup()
         let log = EventLog(path: options.eventLogPath, maxBytes: options.config.log.maxBytes, keep: options.config.log.keep)
         publisher = EventPublisher(log: log, recentLimit: options.config.control.recentEvents)
-        pipeline = CryPipeline(sampleRate: rate, causeModel: options.config.models.cause,
-                               detectorModel: options.config.models.detector)
+        do { pipeline = try CryPipeline(config: options.config) } catch { throw .config(error.description) }
         processing = ProcessingLoop(ring: ring, capture: capture, dataReady: dataReady, publisher: publisher,
                                     pipeline: pipeline)
     }
@@ -111,6 +110,9 @@ public final class Daemon: @unchecked Sendable {
         publisher.attach(server: server)
         publisher.publish(.started(version: babymonitorVersion, input: options.input.description,
                                    models: pipeline.modelNames))
+        if let reason = pipeline.degradedReason {
+            publisher.publish(.degraded(component: "detector", reason: reason))
+        }
 
         startProcessingThread()
         startCaptureThread(replay: replay, signals: signals)
@@ -245,9 +247,10 @@ public final class Daemon: @unchecked Sendable {
         s.currentEpisode = publisher.currentEpisode
         s.lastNeed = publisher.lastNeed
         s.episodesToday = publisher.episodesToday
-        s.causeModel = options.config.models.cause
-        s.detectorModel = options.config.models.detector
-        s.degraded = publisher.log.degradedReason
+        s.causeModel = pipeline.modelNames.first(where: { $0.0 == "cause" })?.1
+        s.detectorModel = pipeline.modelNames.first(where: { $0.0 == "detector" })?.1
+        let problems = [publisher.log.degradedReason, pipeline.degradedReason].compactMap { $0 }
+        s.degraded = problems.isEmpty ? nil : problems.joined(separator: "; ")
         s.eventLog = options.eventLogPath
         s.pendingEvents = publisher.log.pendingCount
         s.lostEvents = publisher.log.lostEvents

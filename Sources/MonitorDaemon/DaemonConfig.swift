@@ -59,6 +59,10 @@ public struct DaemonConfig: Sendable, Equatable {
         public var minEpisodeS = 0.5
         /// An onset this soon after an episode's end continues that episode.
         public var mergeGapS = 1.5
+        /// With no detector model: use the energy gate alone (a sound-activated monitor,
+        /// every loud sound is an "episode"). Off by default: without a detector model the
+        /// daemon runs with cry detection off and says so (status `degraded`).
+        public var energyOnly = false
     }
 
     public struct Classifier: Sendable, Equatable {
@@ -137,7 +141,7 @@ public struct DaemonConfig: Sendable, Equatable {
         }
         if let t = try r.table(root, "detector") {
             try r.keys(t, "detector", known: ["gate_margin_db", "gate_minimum_db", "on_threshold", "off_threshold",
-                                              "onset_frames", "hangover_s", "min_episode_s", "merge_gap_s"])
+                                              "onset_frames", "hangover_s", "min_episode_s", "merge_gap_s", "energy_only"])
             c.detector.gateMarginDB = try r.number(t, "detector", "gate_margin_db", in: 0...100) ?? c.detector.gateMarginDB
             c.detector.gateMinimumDB = try r.number(t, "detector", "gate_minimum_db", in: -200...0) ?? c.detector.gateMinimumDB
             c.detector.onThreshold = try r.number(t, "detector", "on_threshold", in: 0...1) ?? c.detector.onThreshold
@@ -146,6 +150,7 @@ public struct DaemonConfig: Sendable, Equatable {
             c.detector.hangoverS = try r.number(t, "detector", "hangover_s", in: 0...600) ?? c.detector.hangoverS
             c.detector.minEpisodeS = try r.number(t, "detector", "min_episode_s", in: 0...3600) ?? c.detector.minEpisodeS
             c.detector.mergeGapS = try r.number(t, "detector", "merge_gap_s", in: 0...3600) ?? c.detector.mergeGapS
+            c.detector.energyOnly = try r.bool(t, "detector", "energy_only") ?? c.detector.energyOnly
             if c.detector.offThreshold > c.detector.onThreshold {
                 throw ConfigError(file: path, key: "detector.off_threshold",
                                   problem: "\(c.detector.offThreshold) must not exceed on_threshold \(c.detector.onThreshold)")
@@ -217,6 +222,12 @@ public struct DaemonConfig: Sendable, Equatable {
             guard let s = try string(t, section, key, nonEmpty: true) else { return nil }
             if s.hasPrefix("/") { return s }
             return (baseDirectory as NSString).appendingPathComponent(s)
+        }
+
+        func bool(_ t: TOMLTable, _ section: String, _ key: String) throws(ConfigError) -> Bool? {
+            guard let v = t[key] else { return nil }
+            guard let b = v.bool else { throw fail("\(section).\(key)", "expected true or false, got \(describe(v))") }
+            return b
         }
 
         func int(_ t: TOMLTable, _ section: String, _ key: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int? {

@@ -63,6 +63,7 @@ struct Babymonitord: ParsableCommand {
                                     eventLogPath: eventLog, socketPath: socket)
         let daemon: Daemon
         do { daemon = try Daemon(options: options, backends: .audioIO) } catch {
+            if case .config(let message) = error { fail("configuration error: \(message)", code: 78) }
             fail("\(error)", code: 1)
         }
         let code = daemon.run()

@@ -104,7 +104,8 @@ import ControlProtocol
         #expect(status.input == "wav:" + wav)
         #expect(status.state == "listening")
         #expect(status.sampleRate == 8000 && status.framesProcessed > 0 && status.droppedSamples == 0)
-        #expect(status.eventLog == log && status.degraded == nil && status.subscribers == 1)
+        #expect(status.eventLog == log && status.subscribers == 1)
+        #expect(status.degraded?.contains("no detector model") == true)   // honest about it
         let recent = try client.recentEvents()
         #expect(recent.first?.type == "started")
 
@@ -130,16 +131,26 @@ import ControlProtocol
         #expect(gone == 69 && goneText.contains("monitorctl: no daemon at \(sock)"))
     }
 
-    @Test func fastReplayExitsAfterLastEvent() throws {
+    /// Energy-only detection over tone bursts, replayed fast: the episodes come out with
+    /// t_audio from the sample counter, and the daemon exits 0 after the last event.
+    @Test func fastReplayEpisodesThenExit() throws {
         let dir = makeTempDirectory("bmd"); defer { removeTree(dir) }
-        let wav = dir + "/tone.wav", log = dir + "/events.jsonl", sock = dir + "/control.sock"
-        try Self.writeTone(wav, seconds: 12.5, rate: 8000)
-        let run = try Self.start(["--config", Self.writeConfig(dir), "--input", "wav:" + wav, "--pace", "fast",
+        let wav = dir + "/bursts.wav", log = dir + "/events.jsonl", sock = dir + "/control.sock"
+        let samples = CryPipelineTests.bursts([(1, 3), (7, 2)], total: 12.5)
+        try WAVWriter.write(AudioBuffer(samples: samples, sampleRate: 8000), to: wav)
+        let config = dir + "/energy.toml"
+        _ = FileManager.default.createFile(atPath: config, contents: Data("[detector]\nenergy_only = true\n".utf8))
+        let run = try Self.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
                                   "--event-log", log, "--socket", sock], in: dir)
+        defer { run.stop() }
         run.process.waitUntilExit()
         #expect(run.process.terminationStatus == 0, "\(run.errorText)")
         let events = try Self.events(log)
-        #expect(events.map { $0["type"]?.stringValue ?? "" } == ["started", "stopping"])
+        #expect(events.map { $0["type"]?.stringValue ?? "" } == ["started", "cry_start", "cry_end", "cry_start", "cry_end", "stopping"])
+        #expect(events[0]["models"]?["detector"]?.stringValue == "energy-only")
+        #expect(abs((events[1]["t_audio"]?.doubleValue ?? 0) - 1) < 0.15)
+        #expect(abs((events[3]["t_audio"]?.doubleValue ?? 0) - 7) < 0.15)
+        #expect(events.compactMap { $0["episode"]?.intValue } == [1, 1, 2, 2])
         #expect(events.last?["reason"]?.stringValue == "end of input")
         #expect(events.last?["t_audio"]?.doubleValue == 12.5)
         #expect(!FileManager.default.fileExists(atPath: sock))
@@ -183,6 +194,6 @@ import ControlProtocol
         first.process.waitUntilExit()
         #expect(first.process.terminationStatus == 0)
         let types = try Self.events(dir + "/e1").map { $0["type"]?.stringValue ?? "" }
-        #expect(types == ["started", "device_lost", "stopping"])
+        #expect(types == ["started", "degraded", "device_lost", "stopping"])   // degraded: no detector model
     }
 }
