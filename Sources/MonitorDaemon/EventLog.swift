@@ -89,10 +89,13 @@ public final class EventLog: @unchecked Sendable {
         return ok
     }
 
-    /// Closes the file and opens `path` anew (SIGHUP, after logrotate), then retries.
+    /// Closes the file and opens `path` anew (SIGHUP, after logrotate), creating it at once
+    /// so that the rotation is visible; then retries what is pending.
     public func reopen() {
         state.withLock { s in
             if s.fd >= 0 { _ = Glibc.close(s.fd); s.fd = -1 }
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+            if fd >= 0 { s.fd = fd }   // else: the next write retries and reports why
         }
         retryPending()
     }
