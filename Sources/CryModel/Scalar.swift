@@ -18,6 +18,10 @@ where Self.RawSignificand: FixedWidthInteger {
     static func tanhInPlace(_ p: UnsafeMutablePointer<Self>, _ n: Int)
     static func sigmoidInPlace(_ p: UnsafeMutablePointer<Self>, _ n: Int)
     static func expInPlace(_ p: UnsafeMutablePointer<Self>, _ n: Int)
+    /// y = W x + b (W rows x cols row-major, b may be nil): every matrix-vector product of
+    /// a forward pass. Float has its own kernel (`Float.matvecFloat`); Double the generic one.
+    static func matvec(_ w: UnsafePointer<Self>, rows: Int, cols: Int,
+                       _ x: UnsafePointer<Self>, bias: UnsafePointer<Self>?, into y: UnsafeMutablePointer<Self>)
 }
 
 extension Float: CryScalar {
@@ -33,6 +37,12 @@ extension Float: CryScalar {
     @inline(__always)
     public static func expInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         apply(fastExp, p, n)
+    }
+
+    @inline(__always)
+    public static func matvec(_ w: UnsafePointer<Float>, rows: Int, cols: Int,
+                              _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
+        matvecFloat(w, rows: rows, cols: cols, x, bias: bias, into: y)
     }
 
     /// Applies a lane function over p[0..<n], 8 at a time, the tail through a padded vector.
@@ -129,6 +139,11 @@ extension Double: CryScalar {
     @inline(__always)
     public static func expInPlace(_ p: UnsafeMutablePointer<Double>, _ n: Int) {
         for i in 0..<n { p[i] = exp(p[i]) }
+    }
+    @inline(__always)
+    public static func matvec(_ w: UnsafePointer<Double>, rows: Int, cols: Int,
+                              _ x: UnsafePointer<Double>, bias: UnsafePointer<Double>?, into y: UnsafeMutablePointer<Double>) {
+        genericMatvec(w, rows: rows, cols: cols, x, bias: bias, into: y)
     }
 }
 
