@@ -29,9 +29,12 @@ extension Float: CryScalar {
     @inlinable @inline(__always) public static func cryTanh(_ x: Float) -> Float { tanhf(x) }
     @inlinable @inline(__always) public static func cryLog(_ x: Float) -> Float { logf(x) }
 
+    /// A plain loop over a scalar function, which LLVM vectorises to the target's width
+    /// with min/max clamps and no calls (a SIMD8 lane function was left out of line and
+    /// clamped through mask conversions).
     @inline(__always)
     public static func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        apply(fastTanh, p, n)
+        for i in 0..<n { p[i] = tanhApproximation(p[i]) }
     }
 
     @inline(__always)
@@ -63,12 +66,10 @@ extension Float: CryScalar {
         }
     }
 
-    /// sigma(x) = (1 + tanh(x / 2)) / 2
+    /// sigma(x) = (1 + tanh(x / 2)) / 2, in one pass
     @inline(__always)
     public static func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { p[i] *= 0.5 }
-        tanhInPlace(p, n)
-        for i in 0..<n { p[i] = 0.5 + 0.5 * p[i] }
+        for i in 0..<n { p[i] = 0.5 + 0.5 * tanhApproximation(0.5 * p[i]) }
     }
 }
 
@@ -102,13 +103,14 @@ func fastExp(_ a: SIMD8<Float>) -> SIMD8<Float> {
     return y * scale
 }
 
-/// tanh for Float lanes: Eigen's 13/6 rational approximation on [-7.9053, 7.9053] (beyond
-/// which tanh rounds to +-1 in Float), x itself near 0. Max error a few ulp.
+/// tanh for one Float: Eigen's 13/6 rational approximation on [-7.9053, 7.9053] (beyond
+/// which tanh rounds to +-1 in Float), x itself near 0. Max error a few ulp. Scalar so that
+/// loops over it vectorise (see `Float.tanhInPlace`).
 @inline(__always)
-func fastTanh(_ a: SIMD8<Float>) -> SIMD8<Float> {
-    let x = clamp(a, -7.90531110763549805, 7.90531110763549805)
+func tanhApproximation(_ a: Float) -> Float {
+    let x = Swift.min(Swift.max(a, -7.90531110763549805), 7.90531110763549805)
     let x2 = x * x
-    var p = SIMD8<Float>(repeating: -2.76076847742355e-16)
+    var p: Float = -2.76076847742355e-16
     p = p * x2 + 2.00018790482477e-13
     p = p * x2 - 8.60467152213735e-11
     p = p * x2 + 5.12229709037114e-08
@@ -116,12 +118,11 @@ func fastTanh(_ a: SIMD8<Float>) -> SIMD8<Float> {
     p = p * x2 + 6.37261928875436e-04
     p = p * x2 + 4.89352455891786e-03
     p = p * x
-    var q = SIMD8<Float>(repeating: 1.19825839466702e-06)
+    var q: Float = 1.19825839466702e-06
     q = q * x2 + 1.18534705686654e-04
     q = q * x2 + 2.26843463243900e-03
     q = q * x2 + 4.89352518554385e-03
-    let tiny = (a .< 0.0004) .& (a .> -0.0004)
-    return (p / q).replacing(with: a, where: tiny)
+    return abs(a) < 0.0004 ? a : p / q
 }
 
 extension Double: CryScalar {
