@@ -1,7 +1,11 @@
+import CCryKernels
+
 // Dense linear algebra for one frame: matrix-vector products over contiguous rows and the
-// rank-1 updates of the backward pass. Written with SIMD16 accumulators because Swift does
-// not reassociate floating-point sums, so a plain `sum += a[i] * b[i]` loop stays scalar.
-// Not `addProduct`: without FMA in the baseline x86-64 target it becomes a libm fmaf call per lane.
+// rank-1 updates of the backward pass. Written with explicit SIMD accumulators because Swift
+// does not reassociate floating-point sums, so a plain `sum += a[i] * b[i]` loop stays scalar.
+// Not `addProduct`: without FMA in the baseline x86-64 target it becomes a libm fmaf call per
+// lane. Float products go to the AVX2+FMA kernel of CCryKernels when the CPU has it (checked
+// at run time, so the build stays baseline), else to `Float.matvecPortable`.
 
 /// sum_i a[i] * b[i]
 @inline(__always)
@@ -159,7 +163,11 @@ extension Float {
         _ w: UnsafePointer<Float>, rows: Int, cols: Int,
         _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
     ) {
-        matvecPortable(w, rows: rows, cols: cols, x, bias: bias, into: y)
+        if cry_use_avx2_fma() != 0 {
+            cry_matvec_avx2_fma(w, rows, cols, x, bias, y)
+        } else {
+            matvecPortable(w, rows: rows, cols: cols, x, bias: bias, into: y)
+        }
     }
 
     @inline(__always)
