@@ -71,11 +71,84 @@ void cry_matvec_avx2_fma(const float *w, long rows, long cols,
     }
 }
 
+/// Lanes i < n of p (n < 8) as a mask for maskload/maskstore.
+__attribute__((target("avx2,fma")))
+static inline __m256i cry_tail_mask(long n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/// tanh: x clamped to [-7.9053, 7.9053], p(x)/q(x), x itself where |x| < 0.0004.
+__attribute__((target("avx2,fma")))
+static inline __m256 cry_tanh8(__m256 a) {
+    const __m256 bound = _mm256_set1_ps(7.90531110763549805f);
+    __m256 x = _mm256_min_ps(_mm256_max_ps(a, _mm256_sub_ps(_mm256_setzero_ps(), bound)), bound);
+    __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.00018790482477e-13f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-8.60467152213735e-11f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(5.12229709037114e-08f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(1.48572235717979e-05f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(6.37261928875436e-04f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(4.89352455891786e-03f));
+    p = _mm256_mul_ps(p, x);
+    __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(1.18534705686654e-04f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(2.26843463243900e-03f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(4.89352518554385e-03f));
+    __m256 absA = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a);
+    __m256 tiny = _mm256_cmp_ps(absA, _mm256_set1_ps(0.0004f), _CMP_LT_OQ);
+    return _mm256_blendv_ps(_mm256_div_ps(p, q), a, tiny);
+}
+
+/// e^x: x clamped to [-87.3, 88.3], x = k ln 2 + r, degree-6 polynomial, 2^k in the exponent.
+__attribute__((target("avx2,fma")))
+static inline __m256 cry_exp8(__m256 a) {
+    __m256 x = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/// sigma(x) = (1 + tanh(x / 2)) / 2
+__attribute__((target("avx2,fma")))
+static inline __m256 cry_sigmoid8(__m256 a) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    return _mm256_fmadd_ps(cry_tanh8(_mm256_mul_ps(a, half)), half, half);
+}
+
+#define CRY_ELEMENTWISE(name, f)                                                       \
+    __attribute__((target("avx2,fma"))) void name(float *p, long n) {                  \
+        long i = 0;                                                                    \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(p + i, f(_mm256_loadu_ps(p + i))); \
+        if (i < n) {                                                                   \
+            __m256i m = cry_tail_mask(n - i);                                          \
+            _mm256_maskstore_ps(p + i, m, f(_mm256_maskload_ps(p + i, m)));            \
+        }                                                                              \
+    }
+
+CRY_ELEMENTWISE(cry_tanh_avx2_fma, cry_tanh8)
+CRY_ELEMENTWISE(cry_sigmoid_avx2_fma, cry_sigmoid8)
+CRY_ELEMENTWISE(cry_exp_avx2_fma, cry_exp8)
+
 #else
 
+// Never called: cry_avx2_fma_available stays 0 on other architectures.
 void cry_matvec_avx2_fma(const float *w, long rows, long cols,
                          const float *x, const float *bias, float *y) {
-    (void)w; (void)rows; (void)cols; (void)x; (void)bias; (void)y;   // never called: flag is 0
+    (void)w; (void)rows; (void)cols; (void)x; (void)bias; (void)y;
 }
+void cry_tanh_avx2_fma(float *p, long n) { (void)p; (void)n; }
+void cry_sigmoid_avx2_fma(float *p, long n) { (void)p; (void)n; }
+void cry_exp_avx2_fma(float *p, long n) { (void)p; (void)n; }
 
 #endif

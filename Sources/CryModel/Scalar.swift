@@ -1,3 +1,4 @@
+import CCryKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -29,16 +30,39 @@ extension Float: CryScalar {
     @inlinable @inline(__always) public static func cryTanh(_ x: Float) -> Float { tanhf(x) }
     @inlinable @inline(__always) public static func cryLog(_ x: Float) -> Float { logf(x) }
 
-    /// A plain loop over a scalar function, which LLVM vectorises to the target's width
-    /// with min/max clamps and no calls (a SIMD8 lane function was left out of line and
-    /// clamped through mask conversions).
+    // The elementwise passes run in the AVX2+FMA kernels of CCryKernels when the CPU has
+    // them (same approximations, 8 lanes, fused multiply-adds), else in portable Swift.
     @inline(__always)
     public static func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { p[i] = tanhApproximation(p[i]) }
+        if cry_use_avx2_fma() != 0 { cry_tanh_avx2_fma(p, n) } else { tanhInPlacePortable(p, n) }
+    }
+
+    @inline(__always)
+    public static func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        if cry_use_avx2_fma() != 0 { cry_sigmoid_avx2_fma(p, n) } else { sigmoidInPlacePortable(p, n) }
     }
 
     @inline(__always)
     public static func expInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        if cry_use_avx2_fma() != 0 { cry_exp_avx2_fma(p, n) } else { expInPlacePortable(p, n) }
+    }
+
+    /// A plain loop over a scalar function, which LLVM vectorises to the target's width
+    /// with min/max clamps and no calls (a SIMD8 lane function was left out of line and
+    /// clamped through mask conversions).
+    @inline(__always)
+    static func tanhInPlacePortable(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] = tanhApproximation(p[i]) }
+    }
+
+    /// sigma(x) = (1 + tanh(x / 2)) / 2, in one pass
+    @inline(__always)
+    static func sigmoidInPlacePortable(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] = 0.5 + 0.5 * tanhApproximation(0.5 * p[i]) }
+    }
+
+    @inline(__always)
+    static func expInPlacePortable(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         apply(fastExp, p, n)
     }
 
@@ -64,12 +88,6 @@ extension Float: CryScalar {
             let y = function(x)
             for k in 0..<(n - i) { p[i + k] = y[k] }
         }
-    }
-
-    /// sigma(x) = (1 + tanh(x / 2)) / 2, in one pass
-    @inline(__always)
-    public static func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { p[i] = 0.5 + 0.5 * tanhApproximation(0.5 * p[i]) }
     }
 }
 

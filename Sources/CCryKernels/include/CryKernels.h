@@ -15,4 +15,11 @@ static inline int cry_use_avx2_fma(void) { return cry_avx2_fma_available; }
 void cry_matvec_avx2_fma(const float *w, long rows, long cols,
                          const float *x, const float *bias, float *y);
 
+/// p[i] = tanh(p[i]), sigma(p[i]), e^p[i] for i < n: the same approximations as
+/// CryModel's Swift versions (Eigen's 13/6 rational tanh, Cephes expf), in 8 lanes with FMA.
+/// Only call when cry_use_avx2_fma() is 1.
+void cry_tanh_avx2_fma(float *p, long n);
+void cry_sigmoid_avx2_fma(float *p, long n);
+void cry_exp_avx2_fma(float *p, long n);
+
 #endif
