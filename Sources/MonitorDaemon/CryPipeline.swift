@@ -147,6 +147,11 @@ public final class CryPipeline: AudioPipeline {
         windowSums = [Float](repeating: 0, count: causeClasses.count)
     }
 
+    /// Episode numbers go on after `number` (the last one in the event log).
+    public func continueEpisodeNumbering(after number: Int) {
+        episodeNumber = max(episodeNumber, number)
+    }
+
     /// Why cry detection is off (no detector model configured), nil when it runs.
     public var degradedReason: String? {
         detector == nil ? "no detector model configured ([models] detector): cry detection is off" : nil
