@@ -182,7 +182,10 @@ import ControlProtocol
 
         let r3 = try Self.start(["--input", "mp3:x"], in: dir)
         r3.process.waitUntilExit()
-        #expect(r3.process.terminationStatus == 64 || r3.process.terminationStatus == 2)
+        #expect(r3.process.terminationStatus == 2)
+        #expect(r3.errorText.contains("expected alsa:PCM or wav:PATH"))
+        let (usage, _) = try Self.monitorctl(["status", "--bogus"])
+        #expect(usage == 2)
     }
 
     @Test func secondDaemonOnALiveSocketRefuses() throws {
