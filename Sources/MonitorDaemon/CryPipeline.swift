@@ -88,6 +88,10 @@ public final class CryPipeline: AudioPipeline {
                 throw ConfigError(file: file, key: "models.cause",
                                   problem: "\(path): model task is '\(m.configuration.task.rawValue)', expected a cause model")
             }
+            guard m.configuration.inputSize == m.configuration.frontEnd.featureCount else {
+                throw ConfigError(file: file, key: "models.cause",
+                                  problem: "\(path): model takes \(m.configuration.inputSize) features per frame, its front end gives \(m.configuration.frontEnd.featureCount)")
+            }
             causeModel = m
             names.append(("cause", path))
         }
