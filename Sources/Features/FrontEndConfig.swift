@@ -64,4 +64,81 @@ public struct FrontEndConfig: Sendable, Codable, Equatable, Hashable {
     public func frameStartTime(_ index: Int) -> Double {
         Double(index * hopLength) / Double(sampleRate)
     }
+
+    /// Number of complete frames in a stream of `sampleCount` samples: frame i covers samples
+    /// [i*hop, i*hop + frameLength); a trailing partial frame is not analysed.
+    public func frameCount(sampleCount: Int) -> Int {
+        sampleCount < frameLength ? 0 : (sampleCount - frameLength) / hopLength + 1
+    }
+
+    /// Size of the magnitude spectrum's FFT: the next power of two >= frameLength.
+    public var spectrumFFTSize: Int { nextPowerOfTwo(frameLength) }
+
+    /// Autocorrelation lags searched for the pitch peak: periods between 1/f0MaxHz and
+    /// 1/f0MinHz, in samples (8...40 at 8 kHz with 200-1000 Hz).
+    public var pitchLagRange: ClosedRange<Int> {
+        let lo = Int((Double(sampleRate) / Double(f0MaxHz)).rounded(.up))
+        let hi = Int((Double(sampleRate) / Double(f0MinHz)).rounded(.down))
+        return lo...max(lo, hi)
+    }
+
+    /// Checks that the configuration describes a front end that can run, naming the first
+    /// field at fault. Configurations read from files (model files, TOML) must pass this
+    /// before a `FeatureExtractor` is made from them.
+    public func validate() throws(FrontEndConfigError) {
+        func bad(_ field: String, _ value: Any, _ problem: String) -> FrontEndConfigError {
+            FrontEndConfigError(field: field, value: "\(value)", problem: problem)
+        }
+        guard (1000...384_000).contains(sampleRate) else {
+            throw bad("sampleRate", sampleRate, "must be between 1000 and 384000 Hz")
+        }
+        guard frameLength >= 16, frameLength <= 1 << 16 else {
+            throw bad("frameLength", frameLength, "must be between 16 and 65536 samples")
+        }
+        guard hopLength >= 1, hopLength <= 1 << 16 else {
+            throw bad("hopLength", hopLength, "must be between 1 and 65536 samples")
+        }
+        guard preEmphasis.isFinite, preEmphasis >= 0, preEmphasis < 1 else {
+            throw bad("preEmphasis", preEmphasis, "must be in [0, 1)")
+        }
+        guard melBands >= 2, melBands <= 256 else {
+            throw bad("melBands", melBands, "must be between 2 and 256")
+        }
+        guard mfccCount >= 1, mfccCount < melBands else {
+            throw bad("mfccCount", mfccCount, "must be between 1 and melBands - 1 (\(melBands - 1))")
+        }
+        guard cepstralLifter.isFinite, cepstralLifter >= 0 else {
+            throw bad("cepstralLifter", cepstralLifter, "must be finite and >= 0 (0: no liftering)")
+        }
+        guard melFloor.isFinite, melFloor > 0 else {
+            throw bad("melFloor", melFloor, "must be finite and > 0")
+        }
+        guard f0MaxHz.isFinite, f0MaxHz > 0, f0MaxHz <= Float(sampleRate) / 4 else {
+            throw bad("f0MaxHz", f0MaxHz, "must be in (0, sampleRate/4]")
+        }
+        guard f0MinHz.isFinite, f0MinHz > 0, f0MinHz < f0MaxHz else {
+            throw bad("f0MinHz", f0MinHz, "must be in (0, f0MaxHz)")
+        }
+        // The peak search needs both neighbours of every lag for parabolic interpolation.
+        guard pitchLagRange.upperBound + 1 < frameLength else {
+            throw bad("f0MinHz", f0MinHz, "its period (\(pitchLagRange.upperBound) samples) must be shorter than frameLength - 1")
+        }
+        guard voicingThreshold.isFinite, voicingThreshold >= 0, voicingThreshold <= 1 else {
+            throw bad("voicingThreshold", voicingThreshold, "must be in [0, 1]")
+        }
+    }
+}
+
+/// A front-end configuration that cannot run: which field, its value, and why.
+public struct FrontEndConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var field: String
+    public var value: String
+    public var problem: String
+    public var description: String { "front end: \(field) = \(value): \(problem)" }
+}
+
+func nextPowerOfTwo(_ n: Int) -> Int {
+    var p = 1
+    while p < n { p <<= 1 }
+    return p
 }

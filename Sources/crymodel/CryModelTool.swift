@@ -8,6 +8,24 @@ struct CryModelTool: ParsableCommand {
         abstract: "Offline work on babymonitor's cry models: features, training, evaluation, inspection, benchmarks.",
         subcommands: [
             // Add subcommands here, one line each.
+            FeaturesCommand.self,
+            InspectCommand.self,
+            BenchCommand.self,
         ]
     )
+
+    /// ArgumentParser exits 64 on a usage error; the project's contract (interfaces.md) is 2.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code.rawValue == 64 {
+                FileHandleStderr.write(fullMessage(for: error) + "\n")
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -1,1 +1,0 @@
-// The CryModel stage; see the README's architecture section.
