@@ -18,6 +18,9 @@ let package = Package(
         .executableTarget(name: "fuzz-wav", dependencies: [
             .product(name: "AudioIO", package: "babymonitor"),
         ], swiftSettings: fuzzTarget, linkerSettings: fuzzLink),
+        .executableTarget(name: "fuzz-model", dependencies: [
+            .product(name: "CryModel", package: "babymonitor"),
+        ], swiftSettings: fuzzTarget, linkerSettings: fuzzLink),
     ],
     swiftLanguageVersions: [.v5]
 )
