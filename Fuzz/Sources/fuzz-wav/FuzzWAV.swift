@@ -26,6 +26,7 @@ private func streamThroughFile(_ bytes: [UInt8], expected: AudioBuffer?) {
     guard let file = fopen(scratchPath, "wb") else { fatalError("cannot create \(scratchPath)") }
     if !bytes.isEmpty { precondition(fwrite(bytes, 1, bytes.count, file) == bytes.count) }
     fclose(file)
+    defer { unlink(scratchPath) }  // the open reader keeps its descriptor
     guard let reader = try? WAVStreamReader(path: scratchPath) else {
         // The stream reader may only refuse what the whole-file reader refuses too.
         precondition(expected == nil, "WAVStreamReader refused a file WAVReader decoded")
