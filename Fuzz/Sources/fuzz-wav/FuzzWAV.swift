@@ -16,6 +16,14 @@ public func fuzzWAV(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         precondition(audio.sampleRate > 0 && !audio.samples.isEmpty && audio.samples.allSatisfy(\.isFinite))
     }
     streamThroughFile(bytes, expected: decoded)
+    if let audio = decoded {
+        // What `WAVReader.read(path:sampleRate:)` does next: any header rate -> the models' 8 kHz
+        // (libsoxr at extreme ratios). Bounded so that a 1 Hz header is not an out-of-memory.
+        let outputCount = Double(audio.samples.count) * 8000 / Double(audio.sampleRate)
+        if outputCount < 1_000_000, let out = try? Resampler.resample(audio.samples, from: audio.sampleRate, to: 8000) {
+            precondition(Double(out.count) < outputCount + 1000, "resampler made \(out.count) samples, expected ~\(outputCount)")
+        }
+    }
     return 0
 }
 
