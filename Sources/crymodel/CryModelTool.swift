@@ -11,6 +11,13 @@ struct CryModelTool: ParsableCommand {
             FeaturesCommand.self,
             InspectCommand.self,
             BenchCommand.self,
+            TrainCommand.self,
+            EvaluateCommand.self,
+            ClassifyCommand.self,
+            ExperimentCommand.self,
+            NightCommand.self,
+            DetectionSetCommand.self,
+            DetectCommand.self,
         ]
     )
 
