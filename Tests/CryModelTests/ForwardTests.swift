@@ -124,12 +124,18 @@ import Foundation
 }
 
 @Suite struct ElementwiseTests {
-    @Test func floatTanhAndSigmoidAreAccurate() {
+    /// portable: the Swift loops; else the dispatched ones (AVX2+FMA on CPUs that have it).
+    @Test(arguments: [true, false])
+    func floatTanhAndSigmoidAreAccurate(portable: Bool) {
         var xs: [Float] = stride(from: -12, through: 12, by: 0.00731).map(Float.init)
         xs += [0, 1e-5, -1e-5, 3e-4, -3e-4, 5e-4, 7.9, -7.9, 8, 50, -50]
         var t = xs, s = xs
-        t.withUnsafeMutableBufferPointer { Float.tanhInPlace($0.baseAddress!, $0.count) }
-        s.withUnsafeMutableBufferPointer { Float.sigmoidInPlace($0.baseAddress!, $0.count) }
+        t.withUnsafeMutableBufferPointer {
+            portable ? Float.tanhInPlacePortable($0.baseAddress!, $0.count) : Float.tanhInPlace($0.baseAddress!, $0.count)
+        }
+        s.withUnsafeMutableBufferPointer {
+            portable ? Float.sigmoidInPlacePortable($0.baseAddress!, $0.count) : Float.sigmoidInPlace($0.baseAddress!, $0.count)
+        }
         var worstTanh: Float = 0, worstSigmoid: Float = 0
         for (i, x) in xs.enumerated() {
             worstTanh = max(worstTanh, abs(t[i] - Float(tanh(Double(x)))))
@@ -140,11 +146,14 @@ import Foundation
         #expect(t.allSatisfy { abs($0) <= 1 })
     }
 
-    @Test func floatExpIsAccurate() {
+    @Test(arguments: [true, false])
+    func floatExpIsAccurate(portable: Bool) {
         var xs: [Float] = stride(from: -87, through: 88, by: 0.0917).map(Float.init)
         xs += [0, -1e-7, 1e-7, 0.5, -0.5, -100, -200]
         var e = xs
-        e.withUnsafeMutableBufferPointer { Float.expInPlace($0.baseAddress!, $0.count) }
+        e.withUnsafeMutableBufferPointer {
+            portable ? Float.expInPlacePortable($0.baseAddress!, $0.count) : Float.expInPlace($0.baseAddress!, $0.count)
+        }
         var worst = 0.0
         for (i, x) in xs.enumerated() where x > -87 {
             let exact = exp(Double(x))
