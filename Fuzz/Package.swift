@@ -21,6 +21,12 @@ let package = Package(
         .executableTarget(name: "fuzz-model", dependencies: [
             .product(name: "CryModel", package: "babymonitor"),
         ], swiftSettings: fuzzTarget, linkerSettings: fuzzLink),
+        .executableTarget(name: "fuzz-config", dependencies: [
+            .product(name: "MonitorDaemon", package: "babymonitor"),
+        ], swiftSettings: fuzzTarget, linkerSettings: fuzzLink),
+        .executableTarget(name: "fuzz-request", dependencies: [
+            .product(name: "ControlProtocol", package: "babymonitor"),
+        ], swiftSettings: fuzzTarget, linkerSettings: fuzzLink),
     ],
     swiftLanguageVersions: [.v5]
 )
