@@ -4,13 +4,15 @@ import Testing
 
 /// Inputs found by fuzz-config (Fuzz/, scripts/fuzz), kept so the bugs stay fixed.
 @Suite struct FuzzRegressionTests {
-    /// A table header whose first character cannot start a key (`[=x]`, `[[=x]]`, `[ =x]`)
-    /// trips an assert() in toml++ 3.4.0 (TOMLKit 0.6's CTOML, toml.hpp parse_key) and the
-    /// process aborts. SwiftPM defines no NDEBUG in release builds either, so babymonitord
+    /// A table header whose first character cannot start a key (`[=x]`, `[[=x]]`, `[ =x]`, `[`
+    /// at the end of a line) trips an assert() in toml++ 3.4.0 (TOMLKit 0.6's CTOML, toml.hpp
+    /// parse_key), and so does an array whose next value starts with "}" (`x = [ }`, parse_value);
+    /// the process aborts. SwiftPM defines no NDEBUG in release builds either, so babymonitord
     /// itself dies with SIGABRT instead of exiting 78 with a ConfigError. Runs in a child
     /// process (exit test). Remove the `withKnownIssue` once DaemonConfig.parse refuses such
     /// headers before handing the text to TOMLKit.
-    static let headersWithoutKey = ["[=x]\n", "[[=x]]\n", "[ =audio]\npcm = \"default\"\n", "[audio]\npcm = \"x\"\n[\t%log]\n"]
+    static let headersWithoutKey = ["[=x]\n", "[[=x]]\n", "[ =audio]\npcm = \"default\"\n", "[audio]\npcm = \"x\"\n[\t%log]\n", "[\nperiod_ms = 10\n",
+                                     "\u{FEFF}[#\n", "[log]\nevent_log = [ }\n", "[control]\ngroup = [1, }\n"]
 
     @Test("a table header that starts with no key character is a ConfigError, not an abort")
     func tableHeaderWithoutKey() async {

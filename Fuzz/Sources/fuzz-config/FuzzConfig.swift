@@ -10,8 +10,50 @@ import MonitorDaemon
 public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = size > 0 ? Array(UnsafeBufferPointer(start: data, count: size)) : []
     guard let text = String(validating: bytes, as: UTF8.self) else { return 0 }
+    // Known and reported (Tests/MonitorDaemonTests/FuzzRegressionTests.swift): a table header
+    // whose first character cannot start a key aborts inside toml++. Skip those so the run
+    // looks for other bugs; delete this once DaemonConfig.parse refuses them itself.
+    // The same for an array whose next value starts with "}" (`x = [ }`, `x = [1, }`).
+    if hasHeaderWithoutKey(bytes) || hasBraceForArrayValue(bytes) { return 0 }
     _ = try? DaemonConfig.parse(text, path: "/etc/babymonitor/babymonitor.toml")
     return 0
+}
+
+/// A line whose first non-blank characters are "[" or "[[" then blanks and then the end of
+/// the line or a character that is neither a bare-key character, a quote nor "]".
+private func hasHeaderWithoutKey(_ bytes: [UInt8]) -> Bool {
+    func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+    func startsKey(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+            || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == UInt8(ascii: "\"") || b == UInt8(ascii: "'")
+    }
+    let text = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes  // UTF-8 BOM
+    for line in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+        var i = line.startIndex
+        while i < line.endIndex, isBlank(line[i]) { i += 1 }
+        guard i < line.endIndex, line[i] == UInt8(ascii: "[") else { continue }
+        i += 1
+        if i < line.endIndex, line[i] == UInt8(ascii: "[") { i += 1 }
+        while i < line.endIndex, isBlank(line[i]) { i += 1 }
+        if i == line.endIndex || (!startsKey(line[i]) && line[i] != UInt8(ascii: "]")) { return true }
+    }
+    return false
+}
+
+/// A "}" whose previous character, blanks, newlines and comments aside, is "[" or ",".
+private func hasBraceForArrayValue(_ bytes: [UInt8]) -> Bool {
+    var previous: UInt8 = 0
+    var inComment = false
+    for b in bytes {
+        if inComment { if b == UInt8(ascii: "\n") { inComment = false }; continue }
+        switch b {
+        case UInt8(ascii: "#"): inComment = true
+        case 0x20, 0x09, 0x0A, 0x0D: continue
+        case UInt8(ascii: "}") where previous == UInt8(ascii: "[") || previous == UInt8(ascii: ","): return true
+        default: previous = b
+        }
+    }
+    return false
 }
 
 // MARK: - Seeds
