@@ -23,6 +23,24 @@ import Foundation
         }
     }
 
+    /// The state steps from its own aligned copy of the weights; changing the network's
+    /// weights after making the state must still be seen by the next step.
+    @Test func stepSeesWeightsChangedAfterMakingTheState() throws {
+        let c = smallConfiguration(.attgate, depth: 2, hidden: [16, 8], dense: [8], inputSize: 16)
+        var net: CryNetwork<Float> = try randomNetwork(c, seed: 31)
+        let frame = randomFrames(1, c.inputSize, seed: 8)[0].map(Float.init)
+        let state = net.makeState()
+        let before = frame.withUnsafeBufferPointer { Array(net.step($0.baseAddress!, state: state)) }
+        let w = net.tensor(named: "layer1.W_o")!
+        try net.setTensor(named: "layer1.W_o", to: w.map { -2 * $0 })
+        state.reset(network: net)
+        let after = frame.withUnsafeBufferPointer { Array(net.step($0.baseAddress!, state: state)) }
+        let freshState = net.makeState()
+        let fresh = frame.withUnsafeBufferPointer { Array(net.step($0.baseAddress!, state: freshState)) }
+        #expect(after == fresh)
+        #expect(after != before)
+    }
+
     @Test(arguments: [0, 1, 2, 3, 4])
     func matchesNaiveTranscription(_ which: Int) throws {
         let (cell, depth) = allCells[which]
