@@ -29,24 +29,25 @@ import Testing
 
     /// front_end.mfccCount = Int.max: `FrontEndConfig.lldCount` (4 + mfccCount) overflows and
     /// traps inside `CryModelFile.parse`. A corrupt model file must be a `ModelFileError`.
-    /// Runs in a child process (exit test) because the bug is a trap. Remove the
-    /// `withKnownIssue` once CryModelFile.parse validates the front end before using it.
+    /// Runs in a child process (exit test) so that a regression is a failed test, not a
+    /// crashed test run.
     @Test func hugeMFCCCountIsRefusedNotATrap() async {
-        await withKnownIssue("CryModelFile.parse traps on front_end.mfccCount = Int.max (reported to the model owner)") {
-            await #expect(processExitsWith: .success) {
-                let bytes = try FuzzRegressionTests.model(frontEnd: "mfccCount", "9223372036854775807")
-                if (try? CryModelFile.parse(bytes, path: "huge.safetensors")) != nil { exit(EXIT_FAILURE) }
+        await #expect(processExitsWith: .success) {
+            let bytes = try FuzzRegressionTests.model(frontEnd: "mfccCount", "9223372036854775807")
+            do {
+                _ = try CryModelFile.parse(bytes, path: "huge.safetensors")
+                exit(EXIT_FAILURE)
+            } catch {
+                if !"\(error)".contains("huge.safetensors") || !"\(error)".contains("mfccCount") { exit(EXIT_FAILURE) }
             }
         }
     }
 
     /// A front end that FrontEndConfig.validate() rejects (sample rate 0 Hz) loads without
-    /// complaint; a FeatureExtractor made from it would divide by zero. Remove the
-    /// `withKnownIssue` once the loader validates the front end.
+    /// complaint; a FeatureExtractor made from it would divide by zero.
     @Test func invalidFrontEndIsRefused() throws {
         let bytes = try Self.model(frontEnd: "sampleRate", "0")
-        withKnownIssue("CryModelFile.parse does not call FrontEndConfig.validate() (reported to the model owner)") {
-            #expect(throws: ModelFileError.self) { _ = try CryModelFile.parse(bytes, path: "rate0.safetensors") }
-        }
+        let error = #expect(throws: ModelFileError.self) { _ = try CryModelFile.parse(bytes, path: "rate0.safetensors") }
+        #expect(error?.description.contains("sampleRate") == true)
     }
 }
