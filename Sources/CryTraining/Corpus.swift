@@ -1,0 +1,146 @@
+import Foundation
+
+/// One labelled recording of a corpus.
+public struct Clip: Sendable, Equatable {
+    /// Full path of the WAV file.
+    public var path: String
+    /// Index into `Corpus.classes`.
+    public var label: Int
+    /// Group id (see `GroupingRule`), prefixed with the corpus folder so that groups of two
+    /// corpora never merge by accident.
+    public var group: String
+
+    public init(path: String, label: Int, group: String) {
+        self.path = path
+        self.label = label
+        self.group = group
+    }
+
+    public var fileName: String { (path as NSString).lastPathComponent }
+}
+
+/// What the model is trained to say.
+public enum TrainingTask: String, Sendable, CaseIterable {
+    /// The class is the clip's folder name (`donateacry/<cause>/*.wav`).
+    case cause
+    /// Two classes, `cry` and `not_cry`: a folder is `cry` when its name contains "cry"
+    /// (`baby_cry`, `crying_baby_own`) or is one of the Donate-a-Cry causes
+    /// (`TrainingTask.causeNames`); every other folder is `not_cry`.
+    case detect
+
+    public static let causeNames: Set<String> = ["hungry", "tired", "belly_pain", "discomfort", "burping"]
+    public static let detectClasses = ["cry", "not_cry"]
+
+    func className(forFolder folder: String) -> String {
+        switch self {
+        case .cause:
+            return folder
+        case .detect:
+            let f = folder.lowercased()
+            return f.contains("cry") || Self.causeNames.contains(f) ? "cry" : "not_cry"
+        }
+    }
+}
+
+public struct CorpusError: Error, CustomStringConvertible {
+    public var path: String
+    public var problem: String
+    public var description: String { "\(path): \(problem)" }
+}
+
+/// The clips of one or more corpus folders laid out as `<dir>/<class>/*.wav`.
+public struct Corpus: Sendable {
+    /// Class names, sorted, so that the same folders give the same class indices.
+    public var classes: [String]
+    /// Clips sorted by class, then path (deterministic whatever the file system's order).
+    public var clips: [Clip]
+    /// The grouping rule used for each corpus folder (path -> rule), for the report.
+    public var rules: [String: GroupingRule]
+
+    public init(classes: [String], clips: [Clip], rules: [String: GroupingRule] = [:]) {
+        self.classes = classes
+        self.clips = clips
+        self.rules = rules
+    }
+
+    /// Loads every `<dir>/<class>/*.wav` of each directory.
+    /// - `rule`: forces a grouping rule; nil picks one per directory (`GroupingRule.detect`).
+    /// - `classes`: forces the class list and order (e.g. a model's); folders whose class is
+    ///   not in it are an error. Nil: the sorted classes found (for `.detect`, the two classes).
+    public static func load(
+        directories: [String],
+        task: TrainingTask = .cause,
+        rule: GroupingRule? = nil,
+        classes: [String]? = nil
+    ) throws -> Corpus {
+        let fm = FileManager.default
+        var found: [(path: String, className: String, group: String)] = []
+        var rules: [String: GroupingRule] = [:]
+        guard !directories.isEmpty else {
+            throw CorpusError(path: "--data", problem: "no corpus directory given")
+        }
+        for dir in directories {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+                throw CorpusError(path: dir, problem: "not a directory")
+            }
+            let folders = try fm.contentsOfDirectory(atPath: dir).sorted().filter { name in
+                var sub: ObjCBool = false
+                return !name.hasPrefix(".")
+                    && fm.fileExists(atPath: dir + "/" + name, isDirectory: &sub) && sub.boolValue
+            }
+            var files: [(folder: String, name: String)] = []
+            for folder in folders {
+                let names = try fm.contentsOfDirectory(atPath: dir + "/" + folder)
+                    .filter { $0.lowercased().hasSuffix(".wav") && !$0.hasPrefix(".") }
+                    .sorted()
+                files += names.map { (folder, $0) }
+            }
+            if files.isEmpty {
+                throw CorpusError(path: dir, problem: "no <class>/*.wav files")
+            }
+            let base = ((dir as NSString).standardizingPath as NSString).lastPathComponent
+            let chosen = rule ?? GroupingRule.detect(folderName: base, fileNames: files.map(\.name))
+            rules[dir] = chosen
+            for (folder, name) in files {
+                found.append((
+                    path: dir + "/" + folder + "/" + name,
+                    className: task.className(forFolder: folder),
+                    group: base + ":" + chosen.group(forFileName: name)
+                ))
+            }
+        }
+        let classList: [String]
+        if let classes {
+            classList = classes
+            if let stray = found.first(where: { !classes.contains($0.className) }) {
+                throw CorpusError(
+                    path: stray.path,
+                    problem: "class '\(stray.className)' is not one of the model's classes \(classes)")
+            }
+        } else if task == .detect {
+            classList = TrainingTask.detectClasses
+        } else {
+            classList = Array(Set(found.map(\.className))).sorted()
+        }
+        let index = Dictionary(uniqueKeysWithValues: classList.enumerated().map { ($1, $0) })
+        let clips = found
+            .map { Clip(path: $0.path, label: index[$0.className]!, group: $0.group) }
+            .sorted { ($0.label, $0.path) < ($1.label, $1.path) }
+        return Corpus(classes: classList, clips: clips, rules: rules)
+    }
+
+    /// Clip counts per class.
+    public var classCounts: [Int] {
+        var counts = [Int](repeating: 0, count: classes.count)
+        for clip in clips { counts[clip.label] += 1 }
+        return counts
+    }
+
+    /// Distinct groups per class.
+    public var groupCounts: [Int] {
+        var sets = [Set<String>](repeating: [], count: classes.count)
+        for clip in clips { sets[clip.label].insert(clip.group) }
+        return sets.map(\.count)
+    }
+}

@@ -1,0 +1,54 @@
+import CryModel
+
+/// `CryNetwork<Float>` as the trainer sees it: the model's whole-sequence forward pass and
+/// its BPTT (`accumulateGradients`, the attention over cached states included), with the
+/// loss = cross-entropy of the softmax at the last frame (the decision frame).
+/// L2 is not applied here: the optimiser adds it, on the weight matrices only
+/// (`decayMask`), as the model's own `addL2` does.
+public struct CryNetworkTrainable: TrainableModel {
+    public var network: CryNetwork<Float>
+    private var frames: [Float] = []
+    private var scratch: CryNetworkGradients<Float>
+
+    public init(network: CryNetwork<Float>) {
+        self.network = network
+        scratch = CryNetworkGradients(layout: network.layout)
+    }
+
+    public var parameterCount: Int { network.parameterCount }
+
+    public var parameters: [Float] {
+        get { network.parameters }
+        set { network.parameters = newValue }
+    }
+
+    /// 1 for matrix weights (decayed by L2), 0 for biases (not), in parameter order.
+    public var decayMask: [Float] {
+        var mask = [Float](repeating: 0, count: network.parameterCount)
+        for t in network.layout.tensors where t.isMatrix {
+            for i in t.offset..<(t.offset + t.count) { mask[i] = 1 }
+        }
+        return mask
+    }
+
+    public mutating func accumulateGradient(
+        sequence: UnsafeBufferPointer<Float>, frameCount: Int, label: Int,
+        into gradient: UnsafeMutableBufferPointer<Float>
+    ) -> Float {
+        frames.removeAll(keepingCapacity: true)
+        frames.append(contentsOf: sequence)
+        let trace = network.forward(frames: frames, frameCount: frameCount)
+        scratch.zero()
+        let loss = network.accumulateGradients(trace: trace, target: label, into: &scratch)
+        scratch.values.withUnsafeBufferPointer { g in
+            for i in 0..<g.count { gradient[i] += g[i] }
+        }
+        return loss
+    }
+
+    public mutating func posteriors(sequence: UnsafeBufferPointer<Float>, frameCount: Int) -> [Float] {
+        frames.removeAll(keepingCapacity: true)
+        frames.append(contentsOf: sequence)
+        return Array(network.forward(frames: frames, frameCount: frameCount).lastPosteriors)
+    }
+}

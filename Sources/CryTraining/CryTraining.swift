@@ -1,1 +1,0 @@
-// The CryTraining stage; see the README's architecture section.

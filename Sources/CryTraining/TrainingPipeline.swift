@@ -1,0 +1,125 @@
+import CryModel
+import Features
+import Foundation
+
+/// A corpus made ready for training: grouped split, features, training-set normalisation.
+public struct PreparedCorpus: Sendable {
+    public var corpus: Corpus
+    public var split: DataSplit
+    public var normalisation: FeatureNormalisation
+    /// Every clip's features, normalised with `normalisation`.
+    public var features: [ClipFeatures]
+    public var frontEnd: FrontEndConfig
+
+    public var labels: [Int] { corpus.clips.map(\.label) }
+
+    /// Sorted group ids of a part's clips.
+    public func groups(of clips: [Int]) -> [String] {
+        Array(Set(clips.map { corpus.clips[$0].group })).sorted()
+    }
+}
+
+/// The steps of `crymodel train` and `crymodel experiment`, as a library.
+public enum TrainingPipeline {
+    /// Class order of a task's models: the cause classes in `ModelConfiguration.causeClasses`
+    /// order when the folders are exactly those (so every cause model agrees), otherwise the
+    /// sorted folder names; detect models use ["cry", "not_cry"].
+    public static func loadCorpus(task: TrainingTask, directories: [String]) throws -> Corpus {
+        let corpus = try Corpus.load(directories: directories, task: task)
+        if task == .cause, Set(corpus.classes) == Set(ModelConfiguration.causeClasses),
+           corpus.classes != ModelConfiguration.causeClasses {
+            return try Corpus.load(directories: directories, task: task, classes: ModelConfiguration.causeClasses)
+        }
+        return corpus
+    }
+
+    public static func prepare(
+        corpus: Corpus, frontEnd: FrontEndConfig, seed: UInt64,
+        testFraction: Double = 0.2, validationFraction: Double = 0.2, threads: Int = 2
+    ) throws -> PreparedCorpus {
+        let split = GroupedSplitter.split(
+            labels: corpus.clips.map(\.label), groups: corpus.clips.map(\.group), classCount: corpus.classes.count,
+            testFraction: testFraction, validationFraction: validationFraction, seed: seed)
+        let cache = try FeatureCache.load(corpus: corpus, config: frontEnd, threads: threads)
+        return prepare(corpus: corpus, cache: cache, split: split, frontEnd: frontEnd)
+    }
+
+    /// A given split over already extracted features: normalisation fitted on `split.train`.
+    public static func prepare(corpus: Corpus, cache: FeatureCache, split: DataSplit, frontEnd: FrontEndConfig) -> PreparedCorpus {
+        let norm = FeatureNormalisation.fit(features: cache.features, clips: split.train)
+        return PreparedCorpus(corpus: corpus, split: split, normalisation: norm,
+                              features: cache.features.map(norm.apply), frontEnd: frontEnd)
+    }
+
+    /// Grouped k-fold cross-validation splits: fold f is the test part; the other folds'
+    /// groups are split again into train and validation (`validationFraction` of their
+    /// groups, stratified), so that selection never sees the fold being tested.
+    public static func crossValidationSplits(corpus: Corpus, folds k: Int, validationFraction: Double = 0.25,
+                                             seed: UInt64) -> [DataSplit] {
+        let labels = corpus.clips.map(\.label), groups = corpus.clips.map(\.group)
+        let folds = GroupedSplitter.kFold(labels: labels, groups: groups, classCount: corpus.classes.count, k: k, seed: seed)
+        return folds.indices.map { f in
+            let rest = folds.indices.filter { $0 != f }.flatMap { folds[$0] }.sorted()
+            let inner = GroupedSplitter.split(
+                labels: rest.map { labels[$0] }, groups: rest.map { groups[$0] }, classCount: corpus.classes.count,
+                testFraction: 0, validationFraction: validationFraction, seed: seed &+ UInt64(f))
+            return DataSplit(train: inner.train.map { rest[$0] }, validation: inner.validation.map { rest[$0] },
+                             test: folds[f].sorted())
+        }
+    }
+
+    /// Trains one network on `data`'s training part, selecting on its validation part.
+    public static func train(
+        data: PreparedCorpus, configuration: ModelConfiguration, options: TrainingOptions,
+        batchDone: (Int, Int, Int, Double) -> Void = { _, _, _, _ in },
+        epochDone: (EpochSummary) -> Void = { _ in },
+        shouldStop: () -> Bool = { false }
+    ) throws -> (network: CryNetwork<Float>, result: TrainingResult<CryNetworkTrainable>) {
+        let network = try CryNetwork<Float>.random(configuration: configuration, seed: options.seed)
+        let trainer = Trainer(
+            model: CryNetworkTrainable(network: network), features: data.features, labels: data.labels,
+            classes: data.corpus.classes, trainClips: data.split.train, validationClips: data.split.validation,
+            options: options)
+        let result = trainer.run(batchDone: batchDone, epochDone: epochDone, shouldStop: shouldStop)
+        return (result.bestModel.network, result)
+    }
+
+    /// The model file: weights, normalisation, and metadata extras that make the run
+    /// reproducible and let `evaluate --split test` find the held-out groups.
+    public static func modelFile(
+        network: CryNetwork<Float>, data: PreparedCorpus, result: TrainingResult<CryNetworkTrainable>,
+        options: TrainingOptions, commandLine: String, directories: [String]
+    ) -> CryModelFile {
+        func json(_ strings: [String]) -> String {
+            let data = (try? JSONSerialization.data(withJSONObject: strings, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
+            return String(decoding: data, as: UTF8.self)
+        }
+        let rules = data.corpus.rules.keys.sorted().map { "\($0)=\(data.corpus.rules[$0]!.rawValue)" }
+        var extras: [String: String] = [
+            "command_line": commandLine,
+            "test_groups": json(data.groups(of: data.split.test)),
+            "validation_groups": json(data.groups(of: data.split.validation)),
+            "training_data": json(directories),
+            "grouping_rules": json(rules),
+            "seed": String(options.seed),
+            "best_epoch": String(result.bestEpoch),
+            "epochs_run": String(result.history.count),
+            "trained_clips": String(data.split.train.count),
+            "trained_with": "crymodel train (CryTraining)",
+        ]
+        if let v = result.bestValidation {
+            extras["validation_uar"] = formatFixed(v.uar, 4)
+            extras["validation_macro_f1"] = formatFixed(v.macroF1, 4)
+        }
+        if result.interrupted { extras["interrupted"] = "true" }
+        return CryModelFile(network: network, featureMean: data.normalisation.mean,
+                            featureStd: data.normalisation.std, extras: extras)
+    }
+
+    /// The held-out test groups recorded by `modelFile`, or nil when the file has none.
+    public static func testGroups(of model: CryModelFile) -> Set<String>? {
+        guard let text = model.extras["test_groups"],
+              let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else { return nil }
+        return Set(list)
+    }
+}
