@@ -16,17 +16,20 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // C system libraries (Debian: libasound2-dev, libfftw3-dev, libsoxr-dev).
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        // Run-time-dispatched SIMD kernels (AVX2+FMA when the CPU has them; no build flags).
+        .target(name: "CCryKernels"),
 
         // Stages.
         .target(name: "AudioIO", dependencies: ["CALSA", "CSoxr"]),
         .target(name: "Features", dependencies: ["CFFTW"]),
-        .target(name: "CryModel", dependencies: ["Features"]),
+        .target(name: "CryModel", dependencies: ["Features", "CCryKernels"]),
         .target(name: "CryTraining", dependencies: ["CryModel", "Features", "AudioIO"]),
         .target(name: "CryDetector", dependencies: ["CryModel", "Features"]),
         .target(name: "ControlProtocol"),
@@ -34,6 +37,7 @@ let package = Package(
             "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol",
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
 
         // Programs: thin over the libraries.
