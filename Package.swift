@@ -11,12 +11,16 @@ let package = Package(
         .executable(name: "babymonitord", targets: ["babymonitord"]),
         .executable(name: "monitorctl", targets: ["monitorctl"]),
         .executable(name: "crymodel", targets: ["crymodel"]),
+        // Libraries with parsers of untrusted input, for the fuzzing package in Fuzz/.
+        .library(name: "AudioIO", targets: ["AudioIO"]),
+        .library(name: "CryModel", targets: ["CryModel"]),
+        .library(name: "ControlProtocol", targets: ["ControlProtocol"]),
+        .library(name: "MonitorDaemon", targets: ["MonitorDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // C system libraries (Debian: libasound2-dev, libfftw3-dev, libsoxr-dev).
@@ -37,7 +41,6 @@ let package = Package(
             "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol",
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
 
         // Programs: thin over the libraries.
