@@ -182,4 +182,34 @@ enum Integration {
         // the equality above shows none fell inside the clip).
         #expect(!(try DaemonProcessTests.events(liveLog)).contains { $0["type"]?.stringValue == "device_lost" })
     }
+
+    /// What makes replay and live capture agree: the pipeline's events do not depend on how
+    /// the stream is cut into blocks (live reads bring whatever ALSA has; the processing
+    /// thread pops up to 1024 samples at a time).
+    @Test func pipelineEventsDoNotDependOnBlockSizes() throws {
+        let dir = makeTempDirectory("bminteg"); defer { removeTree(dir) }
+        try Integration.writeCauseModel(dir + "/cause.safetensors")
+        var config = try DaemonConfig.parse("""
+            [models]
+            cause = "cause.safetensors"
+            [detector]
+            energy_only = true
+            [classifier]
+            first_decision_s = 1
+            restart_every_s = 1.5
+            """, path: dir + "/b.toml")
+        config.audio.sampleRate = Integration.rate
+        let clip = Integration.clip(cries: [(2, 4), (9.2, 3)], total: 16)
+        var reference: [String]?
+        for block in [160, 1024, 7, 4099] {
+            let events = CryPipelineTests.run(try CryPipeline(config: config), clip, block: block)
+                .map { Integration.withoutTimestamp($0.json) }
+            #expect(events.count >= 8)
+            if let reference {
+                #expect(events == reference, "block \(block)")
+            } else {
+                reference = events
+            }
+        }
+    }
 }
