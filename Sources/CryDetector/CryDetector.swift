@@ -1,1 +1,137 @@
-// The CryDetector stage; see the README's architecture section.
+/// Stage 2 of the detector: the probability that a frame belongs to a cry, given the
+/// frame's features and the recurrent state built from the frames before it.
+/// `DetectorModel` adapts a `StreamingClassifier` over a model trained with `--task detect`.
+public protocol CryProbabilityModel: AnyObject {
+    /// Features per frame the model expects.
+    var featureCount: Int { get }
+    /// Steps the model over one frame; returns p(cry) for it.
+    func cryProbability(_ features: UnsafeBufferPointer<Float>) -> Float
+    /// Forgets the recurrent state (a new sound starts).
+    func reset()
+}
+
+/// The two-stage cry detector over a stream of feature frames:
+///
+///     gate_t = EnergyGate(level_t)                         level_t = levelScale * features_t[levelIndex]
+///     p_t    = gate_t ? stage2(features_t) : 0             (stage 2 is not run while closed)
+///     events = EpisodeSegmenter(p_t, gate_t)
+///
+/// Stage 2's state is reset when the gate opens after being closed for at least
+/// `classifierResetAfterClosedSeconds`. In `energyOnly` mode p_t = gate_t: the
+/// sound-activated monitor, kept as the baseline for comparisons, not as a detector.
+///
+/// Not thread-safe: one instance belongs to one pipeline thread. No allocation per frame.
+public final class CryDetector {
+    public enum Mode: String, Sendable { case learned, energyOnly }
+
+    public let configuration: DetectorConfiguration
+    public let mode: Mode
+    /// Which feature carries the frame level, and the factor to dB (the front end's
+    /// `log_rms` is log10 of the RMS: 20 dB per unit).
+    public let levelFeatureIndex: Int
+    public let levelScale: Float
+
+    private let stage2: CryProbabilityModel?
+    public private(set) var gate: EnergyGate
+    public private(set) var segmenter: EpisodeSegmenter
+    /// p(cry) of the last frame (0 while the gate was closed).
+    public private(set) var lastProbability: Float = 0
+    /// Gate state of the last frame.
+    public var isGateOpen: Bool { gate.isOpen }
+    /// Frames processed, and frames on which stage 2 ran (for the cost figures).
+    public private(set) var frameCount = 0
+    public private(set) var stage2FrameCount = 0
+    private var closedRun = Int.max / 2
+
+    /// A learned detector: gate + `stage2` + segmentation.
+    public init(stage2: CryProbabilityModel, configuration: DetectorConfiguration = .standard,
+                levelFeatureIndex: Int = 0, levelScale: Float = 20) throws {
+        try configuration.validate()
+        guard levelFeatureIndex >= 0 && levelFeatureIndex < stage2.featureCount else {
+            throw DetectorError.invalidConfiguration(field: "levelFeatureIndex", value: "\(levelFeatureIndex)",
+                                                     problem: "outside the model's \(stage2.featureCount) features")
+        }
+        self.configuration = configuration
+        self.mode = .learned
+        self.stage2 = stage2
+        self.levelFeatureIndex = levelFeatureIndex
+        self.levelScale = levelScale
+        gate = EnergyGate(configuration: configuration)
+        segmenter = EpisodeSegmenter(configuration: configuration)
+    }
+
+    /// The sound-activated baseline: an episode wherever the gate is open long enough.
+    /// Only for comparison figures; a monitor should use a learned detector.
+    public init(energyOnlyWith configuration: DetectorConfiguration = .standard,
+                levelFeatureIndex: Int = 0, levelScale: Float = 20) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.mode = .energyOnly
+        self.stage2 = nil
+        self.levelFeatureIndex = levelFeatureIndex
+        self.levelScale = levelScale
+        gate = EnergyGate(configuration: configuration)
+        segmenter = EpisodeSegmenter(configuration: configuration)
+    }
+
+    /// Feeds the next feature frame (frame index = `frameCount` before the call); calls
+    /// `emit` for each episode event it completes (frame indices; see `EpisodeEvent`).
+    public func process(_ features: UnsafeBufferPointer<Float>, emit: (EpisodeEvent) -> Void) {
+        frameCount += 1
+        let level = levelFeatureIndex < features.count ? levelScale * features[levelFeatureIndex] : -.infinity
+        let wasOpen = gate.isOpen
+        let open = gate.process(levelDB: level)
+        var p: Float = 0
+        if open {
+            if let stage2 {
+                if !wasOpen && closedRun >= configuration.classifierResetFrames { stage2.reset() }
+                p = stage2.cryProbability(features)
+                stage2FrameCount += 1
+            } else {
+                p = 1
+            }
+            closedRun = 0
+        } else {
+            closedRun += 1
+        }
+        lastProbability = p
+        segmenter.process(probability: p, gateOpen: open, emit: emit)
+    }
+
+    /// End of stream: closes the running episode.
+    public func finish(emit: (EpisodeEvent) -> Void) {
+        segmenter.finish(emit: emit)
+    }
+
+    /// Back to the state of a new stream (frame indices restart at 0).
+    public func reset() {
+        gate.reset()
+        segmenter.reset()
+        stage2?.reset()
+        lastProbability = 0
+        frameCount = 0
+        stage2FrameCount = 0
+        closedRun = Int.max / 2
+    }
+
+    /// Convenience for offline use: every episode over a feature matrix given row by row.
+    public func episodes(frames: Int, featureCount: Int, values: [Float]) -> [CryEpisode] {
+        var result: [CryEpisode] = []
+        var open: (Int, Int)?
+        let collect: (EpisodeEvent) -> Void = { event in
+            switch event {
+            case let .started(onset, confirmedAt): open = (onset, confirmedAt)
+            case let .ended(end):
+                if let (o, c) = open { result.append(CryEpisode(onsetFrame: o, confirmationFrame: c, endFrame: end)) }
+                open = nil
+            }
+        }
+        values.withUnsafeBufferPointer { all in
+            for f in 0..<frames {
+                process(UnsafeBufferPointer(rebasing: all[f * featureCount ..< (f + 1) * featureCount]), emit: collect)
+            }
+        }
+        finish(emit: collect)
+        return result
+    }
+}

@@ -15,6 +15,9 @@ struct CryModelTool: ParsableCommand {
             EvaluateCommand.self,
             ClassifyCommand.self,
             ExperimentCommand.self,
+            NightCommand.self,
+            DetectionSetCommand.self,
+            DetectCommand.self,
         ]
     )
 

@@ -1,0 +1,187 @@
+import ArgumentParser
+import AudioIO
+import CryDetector
+import Foundation
+
+/// `crymodel night`: a labelled night of audio for evaluating the detector.
+struct NightCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "night",
+        abstract: "Build a labelled stream: cry episodes and distractor clips over a quiet noise floor.",
+        discussion: """
+            Cry episodes join 1-3 clips of one recording (group) and cause; the cause is the \
+            clip's folder name. Clips are resampled to --rate. Writes OUT/night.wav (PCM16 mono), \
+            OUT/labels.tsv (start_s<TAB>end_s<TAB>cause per cry episode, over its audible part) \
+            and OUT/placements.tsv (every placed sound, with level and clips). Same seed, same night.
+            """)
+
+    @Option(name: .customLong("cries"), help: "Folder of cry clips (searched recursively; repeatable).")
+    var cryDirectories: [String] = []
+    @Option(name: .customLong("others"), help: "Folder of distractor clips (searched recursively; repeatable).")
+    var otherDirectories: [String] = []
+    @Option(help: "Length of the night in minutes.") var minutes: Double = 60
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Sample rate of the night in Hz.") var rate: Int = 8000
+    @Option(help: "Share of placed sounds that are cry episodes.") var cryShare: Double = 0.4
+
+    func validate() throws {
+        guard !cryDirectories.isEmpty else { throw ValidationError("--cries: give at least one folder of cry clips") }
+        guard minutes > 0, minutes <= 24 * 60 else { throw ValidationError("--minutes \(minutes): must be in (0, 1440]") }
+        guard rate >= 4000, rate <= 48000 else { throw ValidationError("--rate \(rate): must be in 4000...48000") }
+        guard (0...1).contains(cryShare) else { throw ValidationError("--cry-share \(cryShare): must be in [0, 1]") }
+    }
+
+    func run() throws {
+        let cries: [NightClip], others: [NightClip]
+        do {
+            cries = try cryDirectories.flatMap(Self.clips(in:))
+            others = try otherDirectories.flatMap(Self.clips(in:))
+        } catch let e as AudioFileError {
+            throw fail(e.description, code: SysExit.ioError)
+        }
+        guard !cries.isEmpty else { throw fail("--cries \(cryDirectories.joined(separator: " ")): no .wav files", code: SysExit.dataError) }
+        var composer = NightComposer()
+        composer.sampleRate = rate
+        composer.cryShare = cryShare
+        let night: NightComposer.Night
+        do {
+            night = try composer.compose(cries: cries, others: others, minutes: minutes, seed: seed) { clip in
+                try WAVReader.read(path: clip.path, sampleRate: rate).samples
+            }
+        } catch let e as AudioFileError {
+            throw fail(e.description, code: SysExit.dataError)
+        } catch {
+            throw fail("\(error)", code: SysExit.dataError)
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try WAVWriter.write(AudioBuffer(samples: night.samples, sampleRate: rate), to: out + "/night.wav")
+            try LabelFile.format(night.labels).write(toFile: out + "/labels.tsv", atomically: true, encoding: .utf8)
+            var placed = "start_s\tend_s\tkind\tcause\tlevel_dbfs\tclips\n"
+            for p in night.placements {
+                placed += "\(LabelFile.fmt(p.start))\t\(LabelFile.fmt(p.end))\t\(p.isCry ? "cry" : "other")\t\(p.cause)\t"
+                    + "\(String(format: "%.1f", p.levelDB))\t\(p.clips.joined(separator: ","))\n"
+            }
+            try placed.write(toFile: out + "/placements.tsv", atomically: true, encoding: .utf8)
+        } catch {
+            throw fail("\(out): \(error)", code: SysExit.ioError)
+        }
+        let cryTime = night.labels.reduce(0) { $0 + $1.end - $1.start }
+        print("night: \(String(format: "%.1f", minutes)) min at \(rate) Hz, floor \(String(format: "%.1f", night.floorLevelDB)) dBFS, "
+              + "\(night.labels.count) cry episodes (\(String(format: "%.0f", cryTime)) s), "
+              + "\(night.placements.count - night.labels.count) distractors -> \(out)/night.wav, \(out)/labels.tsv")
+    }
+
+    /// Every .wav under `dir` (sorted, so the seed alone fixes the night); cause = parent
+    /// folder name, group = parent folder + recording (NightClip.group).
+    static func clips(in dir: String) throws -> [NightClip] {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw AudioFileError(path: dir, problem: "not a folder")
+        }
+        guard let walker = fm.enumerator(atPath: dir) else { throw AudioFileError(path: dir, problem: "cannot list") }
+        var result: [NightClip] = []
+        for case let rel as String in walker where rel.lowercased().hasSuffix(".wav") {
+            let path = dir + "/" + rel
+            let parts = path.split(separator: "/")
+            let name = String(parts.last!)
+            let parent = parts.count >= 2 ? String(parts[parts.count - 2]) : ""
+            result.append(NightClip(path: path, group: parent + "/" + NightClip.group(ofFileName: name), cause: parent))
+        }
+        return result.sorted { $0.path < $1.path }
+    }
+}
+
+/// `crymodel detect-set`: the detector's training set, augmented, with groups held out
+/// for an evaluation night.
+struct DetectionSetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect-set",
+        abstract: "Build the cry/other training set for `crymodel train --task detect` (augmented, at 8 kHz).",
+        discussion: """
+            Writes OUT/train/cry/*.wav and OUT/train/other/*.wav: each clip --copies times at a \
+            random level over generated room noise at a random SNR, plus --backgrounds clips of \
+            noise alone (class other). File names keep the source recording as the group \
+            (`<recording>_<n>.wav`), so the trainer's grouped split never splits a \
+            recording. With --holdout S, a share S of the recordings of each source folder is left \
+            out of train/ and linked under OUT/heldout/{cries,others}/<folder>/ for `crymodel night`.
+            """)
+
+    @Option(name: .customLong("cries"), help: "Folder of cry clips (recursive; repeatable).") var cryDirectories: [String] = []
+    @Option(name: .customLong("others"), help: "Folder of non-cry clips (recursive; repeatable).") var otherDirectories: [String] = []
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Augmented copies per clip.") var copies: Int = 2
+    @Option(help: "Generated background-only clips (class other).") var backgrounds: Int = 80
+    @Option(help: "Share of each folder's recordings held out for evaluation.") var holdout: Double = 0
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(help: "Sample rate in Hz (the model's analysis rate).") var rate: Int = 8000
+
+    func validate() throws {
+        guard !cryDirectories.isEmpty, !otherDirectories.isEmpty else { throw ValidationError("give --cries and --others folders") }
+        guard copies >= 1 else { throw ValidationError("--copies \(copies): must be >= 1") }
+        guard (0..<1).contains(holdout) else { throw ValidationError("--holdout \(holdout): must be in [0, 1)") }
+    }
+
+    func run() throws {
+        var rng = NightRandom(seed: seed)
+        var builder = DetectionSetBuilder()
+        builder.sampleRate = rate
+        let fm = FileManager.default
+        var counts = (cry: 0, other: 0, heldCries: 0, heldOthers: 0)
+        // A rebuilt set replaces the old one (never mixes two seeds).
+        for dir in ["train", "heldout"] where fm.fileExists(atPath: out + "/" + dir) {
+            do { try fm.removeItem(atPath: out + "/" + dir) } catch { throw fail("\(out)/\(dir): \(error)", code: SysExit.ioError) }
+        }
+        for (dirs, isCry) in [(cryDirectories, true), (otherDirectories, false)] {
+            for dir in dirs {
+                let clips: [NightClip]
+                do { clips = try NightCommand.clips(in: dir) } catch let e as AudioFileError { throw fail(e.description, code: SysExit.ioError) }
+                // Hold out whole recordings (the group without its folder: one baby across causes).
+                let recording = { (c: NightClip) in String(c.group.split(separator: "/").last ?? "") }
+                var groups = Array(Set(clips.map(recording))).sorted()
+                groups.shuffle(using: &rng)
+                let heldCount = holdout > 0 ? max(1, Int((holdout * Double(groups.count)).rounded())) : 0
+                let held = Set(groups.prefix(heldCount))
+                for (n, clip) in clips.enumerated() {
+                    if held.contains(recording(clip)) {
+                        let target = "\(out)/heldout/\(isCry ? "cries" : "others")/\(clip.cause)"
+                        do {
+                            try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
+                            let abs = clip.path.hasPrefix("/") ? clip.path : fm.currentDirectoryPath + "/" + clip.path
+                            try fm.createSymbolicLink(atPath: target + "/" + (clip.path as NSString).lastPathComponent, withDestinationPath: abs)
+                        } catch { throw fail("\(target): \(error)", code: SysExit.ioError) }
+                        if isCry { counts.heldCries += 1 } else { counts.heldOthers += 1 }
+                        continue
+                    }
+                    let samples: [Float]
+                    do { samples = try WAVReader.read(path: clip.path, sampleRate: rate).samples } catch {
+                        throw fail("\(error)", code: SysExit.dataError)
+                    }
+                    // The recording alone (no cause folder): a baby with clips of several causes is one group.
+                    let name = recording(clip)
+                    for k in 0..<copies {
+                        let mixed = builder.augment(samples, rng: &rng)
+                        try write(mixed, class: isCry ? "cry" : "other", name: "\(name)_\(n * 100 + k)")
+                    }
+                    if isCry { counts.cry += copies } else { counts.other += copies }
+                }
+            }
+        }
+        for b in 0..<backgrounds {
+            try write(builder.backgroundClip(rng: &rng), class: "other", name: "generated.noise\(b)_0")
+            counts.other += 1
+        }
+        print("detect-set: \(counts.cry) cry and \(counts.other) other clips in \(out)/train"
+              + (holdout > 0 ? "; held out \(counts.heldCries) cry and \(counts.heldOthers) other clips in \(out)/heldout" : ""))
+    }
+
+    func write(_ samples: [Float], class folder: String, name: String) throws {
+        let dir = "\(out)/train/\(folder)"
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try WAVWriter.write(AudioBuffer(samples: samples, sampleRate: rate), to: "\(dir)/\(name).wav")
+        } catch { throw fail("\(dir)/\(name).wav: \(error)", code: SysExit.ioError) }
+    }
+}
