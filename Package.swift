@@ -11,6 +11,11 @@ let package = Package(
         .executable(name: "babymonitord", targets: ["babymonitord"]),
         .executable(name: "monitorctl", targets: ["monitorctl"]),
         .executable(name: "crymodel", targets: ["crymodel"]),
+        // Libraries with parsers of untrusted input, for the fuzzing package in Fuzz/.
+        .library(name: "AudioIO", targets: ["AudioIO"]),
+        .library(name: "CryModel", targets: ["CryModel"]),
+        .library(name: "ControlProtocol", targets: ["ControlProtocol"]),
+        .library(name: "MonitorDaemon", targets: ["MonitorDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -22,11 +27,13 @@ let package = Package(
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        // Run-time-dispatched SIMD kernels (AVX2+FMA when the CPU has them; no build flags).
+        .target(name: "CCryKernels"),
 
         // Stages.
         .target(name: "AudioIO", dependencies: ["CALSA", "CSoxr"]),
         .target(name: "Features", dependencies: ["CFFTW"]),
-        .target(name: "CryModel", dependencies: ["Features"]),
+        .target(name: "CryModel", dependencies: ["Features", "CCryKernels"]),
         .target(name: "CryTraining", dependencies: ["CryModel", "Features", "AudioIO"]),
         .target(name: "CryDetector", dependencies: ["CryModel", "Features"]),
         .target(name: "ControlProtocol"),

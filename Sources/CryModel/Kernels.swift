@@ -1,7 +1,11 @@
+import CCryKernels
+
 // Dense linear algebra for one frame: matrix-vector products over contiguous rows and the
-// rank-1 updates of the backward pass. Written with SIMD16 accumulators because Swift does
-// not reassociate floating-point sums, so a plain `sum += a[i] * b[i]` loop stays scalar.
-// Not `addProduct`: without FMA in the baseline x86-64 target it becomes a libm fmaf call per lane.
+// rank-1 updates of the backward pass. Written with explicit SIMD accumulators because Swift
+// does not reassociate floating-point sums, so a plain `sum += a[i] * b[i]` loop stays scalar.
+// Not `addProduct`: without FMA in the baseline x86-64 target it becomes a libm fmaf call per
+// lane. Float products go to the AVX2+FMA kernel of CCryKernels when the CPU has it (checked
+// at run time, so the build stays baseline), else to `Float.matvecPortable`.
 
 /// sum_i a[i] * b[i]
 @inline(__always)
@@ -58,6 +62,15 @@ func horizontalSum<S: CryScalar>(_ v: SIMD8<S>) -> S {
 /// and x fit the 16 registers of baseline x86-64 SSE without spilling).
 @inline(__always)
 func matvec<S: CryScalar>(
+    _ w: UnsafePointer<S>, rows: Int, cols: Int,
+    _ x: UnsafePointer<S>, bias: UnsafePointer<S>?, into y: UnsafeMutablePointer<S>
+) {
+    S.matvec(w, rows: rows, cols: cols, x, bias: bias, into: y)
+}
+
+/// The scalar-type-independent kernel (Double uses it; see `Float.matvecFloat` for Float).
+@inline(__always)
+func genericMatvec<S: CryScalar>(
     _ w: UnsafePointer<S>, rows: Int, cols: Int,
     _ x: UnsafePointer<S>, bias: UnsafePointer<S>?, into y: UnsafeMutablePointer<S>
 ) {
@@ -136,4 +149,91 @@ final class ScratchBuffer<S: CryScalar>: @unchecked Sendable {
     }
     deinit { pointer.deallocate() }
     func zero() { pointer.update(repeating: 0, count: count) }
+}
+
+extension Float {
+    /// y = W x + b for Float, in SIMD4 (the SSE / NEON register width of the portable
+    /// baseline): a block of 4 rows shares every load of x, 8 columns per iteration
+    /// (8 accumulators + 2 x vectors fit the 16 registers of SSE and NEON), and the block's
+    /// 4 sums leave as one vector through a transposed reduction. When every row starts on
+    /// a 16-byte boundary the weights are loaded aligned, so x86 can fold them into the
+    /// multiplies (an SSE multiply takes only an aligned memory operand).
+    @inline(__always)
+    static func matvecFloat(
+        _ w: UnsafePointer<Float>, rows: Int, cols: Int,
+        _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
+    ) {
+        if cry_use_avx2_fma() != 0 {
+            cry_matvec_avx2_fma(w, rows, cols, x, bias, y)
+        } else {
+            matvecPortable(w, rows: rows, cols: cols, x, bias: bias, into: y)
+        }
+    }
+
+    @inline(__always)
+    static func matvecPortable(
+        _ w: UnsafePointer<Float>, rows: Int, cols: Int,
+        _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
+    ) {
+        if (Int(bitPattern: w) | cols * 4) & 15 == 0 {
+            matvecRowBlocks(w, rows: rows, cols: cols, x, bias: bias, into: y, aligned: true)
+        } else {
+            matvecRowBlocks(w, rows: rows, cols: cols, x, bias: bias, into: y, aligned: false)
+        }
+    }
+
+    @inline(__always)
+    static func matvecRowBlocks(
+        _ w: UnsafePointer<Float>, rows: Int, cols: Int,
+        _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
+        aligned: Bool
+    ) {
+        typealias V = SIMD4<Float>
+        @inline(__always) func load(_ p: UnsafeRawPointer, _ o: Int) -> V {
+            aligned ? p.load(fromByteOffset: o, as: V.self) : p.loadUnaligned(fromByteOffset: o, as: V.self)
+        }
+        let rx = UnsafeRawPointer(x)
+        let end8 = (cols & ~7) * 4, end4 = (cols & ~3) * 4
+        let rowBytes = cols * 4
+        var r = 0
+        while r + 4 <= rows {
+            let w0 = UnsafeRawPointer(w + r * cols), w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+            var b0 = V(), b1 = V(), b2 = V(), b3 = V()
+            var o = 0
+            while o < end8 {
+                let x0 = rx.loadUnaligned(fromByteOffset: o, as: V.self)
+                let x1 = rx.loadUnaligned(fromByteOffset: o + 16, as: V.self)
+                a0 += load(w0, o) * x0; b0 += load(w0, o + 16) * x1
+                a1 += load(w1, o) * x0; b1 += load(w1, o + 16) * x1
+                a2 += load(w2, o) * x0; b2 += load(w2, o + 16) * x1
+                a3 += load(w3, o) * x0; b3 += load(w3, o + 16) * x1
+                o += 32
+            }
+            if o < end4 {
+                let x0 = rx.loadUnaligned(fromByteOffset: o, as: V.self)
+                a0 += load(w0, o) * x0; a1 += load(w1, o) * x0
+                a2 += load(w2, o) * x0; a3 += load(w3, o) * x0
+            }
+            var s = transposedSum(a0 + b0, a1 + b1, a2 + b2, a3 + b3)
+            for c in (cols & ~3)..<cols {
+                s += V(w[r * cols + c], w[(r + 1) * cols + c], w[(r + 2) * cols + c], w[(r + 3) * cols + c]) * x[c]
+            }
+            if let bias { s += UnsafeRawPointer(bias + r).loadUnaligned(as: V.self) }
+            UnsafeMutableRawPointer(y + r).storeBytes(of: s, as: V.self)
+            r += 4
+        }
+        while r < rows {
+            y[r] = (bias?[r] ?? 0) + dot(w + r * cols, x, cols)
+            r += 1
+        }
+    }
+}
+
+/// [sum(a0), sum(a1), sum(a2), sum(a3)] by pairwise adds of shuffled halves.
+@inline(__always)
+func transposedSum(_ a0: SIMD4<Float>, _ a1: SIMD4<Float>, _ a2: SIMD4<Float>, _ a3: SIMD4<Float>) -> SIMD4<Float> {
+    let q01 = SIMD4(lowHalf: a0.evenHalf + a0.oddHalf, highHalf: a1.evenHalf + a1.oddHalf)
+    let q23 = SIMD4(lowHalf: a2.evenHalf + a2.oddHalf, highHalf: a3.evenHalf + a3.oddHalf)
+    return SIMD4(lowHalf: q01.evenHalf, highHalf: q23.evenHalf) + SIMD4(lowHalf: q01.oddHalf, highHalf: q23.oddHalf)
 }

@@ -1,3 +1,4 @@
+import CCryKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -18,6 +19,10 @@ where Self.RawSignificand: FixedWidthInteger {
     static func tanhInPlace(_ p: UnsafeMutablePointer<Self>, _ n: Int)
     static func sigmoidInPlace(_ p: UnsafeMutablePointer<Self>, _ n: Int)
     static func expInPlace(_ p: UnsafeMutablePointer<Self>, _ n: Int)
+    /// y = W x + b (W rows x cols row-major, b may be nil): every matrix-vector product of
+    /// a forward pass. Float has its own kernel (`Float.matvecFloat`); Double the generic one.
+    static func matvec(_ w: UnsafePointer<Self>, rows: Int, cols: Int,
+                       _ x: UnsafePointer<Self>, bias: UnsafePointer<Self>?, into y: UnsafeMutablePointer<Self>)
 }
 
 extension Float: CryScalar {
@@ -25,14 +30,46 @@ extension Float: CryScalar {
     @inlinable @inline(__always) public static func cryTanh(_ x: Float) -> Float { tanhf(x) }
     @inlinable @inline(__always) public static func cryLog(_ x: Float) -> Float { logf(x) }
 
+    // The elementwise passes run in the AVX2+FMA kernels of CCryKernels when the CPU has
+    // them (same approximations, 8 lanes, fused multiply-adds), else in portable Swift.
     @inline(__always)
     public static func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        apply(fastTanh, p, n)
+        if cry_use_avx2_fma() != 0 { cry_tanh_avx2_fma(p, n) } else { tanhInPlacePortable(p, n) }
+    }
+
+    @inline(__always)
+    public static func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        if cry_use_avx2_fma() != 0 { cry_sigmoid_avx2_fma(p, n) } else { sigmoidInPlacePortable(p, n) }
     }
 
     @inline(__always)
     public static func expInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        if cry_use_avx2_fma() != 0 { cry_exp_avx2_fma(p, n) } else { expInPlacePortable(p, n) }
+    }
+
+    /// A plain loop over a scalar function, which LLVM vectorises to the target's width
+    /// with min/max clamps and no calls (a SIMD8 lane function was left out of line and
+    /// clamped through mask conversions).
+    @inline(__always)
+    static func tanhInPlacePortable(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] = tanhApproximation(p[i]) }
+    }
+
+    /// sigma(x) = (1 + tanh(x / 2)) / 2, in one pass
+    @inline(__always)
+    static func sigmoidInPlacePortable(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] = 0.5 + 0.5 * tanhApproximation(0.5 * p[i]) }
+    }
+
+    @inline(__always)
+    static func expInPlacePortable(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         apply(fastExp, p, n)
+    }
+
+    @inline(__always)
+    public static func matvec(_ w: UnsafePointer<Float>, rows: Int, cols: Int,
+                              _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
+        matvecFloat(w, rows: rows, cols: cols, x, bias: bias, into: y)
     }
 
     /// Applies a lane function over p[0..<n], 8 at a time, the tail through a padded vector.
@@ -51,14 +88,6 @@ extension Float: CryScalar {
             let y = function(x)
             for k in 0..<(n - i) { p[i + k] = y[k] }
         }
-    }
-
-    /// sigma(x) = (1 + tanh(x / 2)) / 2
-    @inline(__always)
-    public static func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { p[i] *= 0.5 }
-        tanhInPlace(p, n)
-        for i in 0..<n { p[i] = 0.5 + 0.5 * p[i] }
     }
 }
 
@@ -92,13 +121,14 @@ func fastExp(_ a: SIMD8<Float>) -> SIMD8<Float> {
     return y * scale
 }
 
-/// tanh for Float lanes: Eigen's 13/6 rational approximation on [-7.9053, 7.9053] (beyond
-/// which tanh rounds to +-1 in Float), x itself near 0. Max error a few ulp.
+/// tanh for one Float: Eigen's 13/6 rational approximation on [-7.9053, 7.9053] (beyond
+/// which tanh rounds to +-1 in Float), x itself near 0. Max error a few ulp. Scalar so that
+/// loops over it vectorise (see `Float.tanhInPlace`).
 @inline(__always)
-func fastTanh(_ a: SIMD8<Float>) -> SIMD8<Float> {
-    let x = clamp(a, -7.90531110763549805, 7.90531110763549805)
+func tanhApproximation(_ a: Float) -> Float {
+    let x = Swift.min(Swift.max(a, -7.90531110763549805), 7.90531110763549805)
     let x2 = x * x
-    var p = SIMD8<Float>(repeating: -2.76076847742355e-16)
+    var p: Float = -2.76076847742355e-16
     p = p * x2 + 2.00018790482477e-13
     p = p * x2 - 8.60467152213735e-11
     p = p * x2 + 5.12229709037114e-08
@@ -106,12 +136,11 @@ func fastTanh(_ a: SIMD8<Float>) -> SIMD8<Float> {
     p = p * x2 + 6.37261928875436e-04
     p = p * x2 + 4.89352455891786e-03
     p = p * x
-    var q = SIMD8<Float>(repeating: 1.19825839466702e-06)
+    var q: Float = 1.19825839466702e-06
     q = q * x2 + 1.18534705686654e-04
     q = q * x2 + 2.26843463243900e-03
     q = q * x2 + 4.89352518554385e-03
-    let tiny = (a .< 0.0004) .& (a .> -0.0004)
-    return (p / q).replacing(with: a, where: tiny)
+    return abs(a) < 0.0004 ? a : p / q
 }
 
 extension Double: CryScalar {
@@ -129,6 +158,11 @@ extension Double: CryScalar {
     @inline(__always)
     public static func expInPlace(_ p: UnsafeMutablePointer<Double>, _ n: Int) {
         for i in 0..<n { p[i] = exp(p[i]) }
+    }
+    @inline(__always)
+    public static func matvec(_ w: UnsafePointer<Double>, rows: Int, cols: Int,
+                              _ x: UnsafePointer<Double>, bias: UnsafePointer<Double>?, into y: UnsafeMutablePointer<Double>) {
+        genericMatvec(w, rows: rows, cols: cols, x, bias: bias, into: y)
     }
 }
 

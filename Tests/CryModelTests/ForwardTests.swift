@@ -23,6 +23,24 @@ import Foundation
         }
     }
 
+    /// The state steps from its own aligned copy of the weights; changing the network's
+    /// weights after making the state must still be seen by the next step.
+    @Test func stepSeesWeightsChangedAfterMakingTheState() throws {
+        let c = smallConfiguration(.attgate, depth: 2, hidden: [16, 8], dense: [8], inputSize: 16)
+        var net: CryNetwork<Float> = try randomNetwork(c, seed: 31)
+        let frame = randomFrames(1, c.inputSize, seed: 8)[0].map(Float.init)
+        let state = net.makeState()
+        let before = frame.withUnsafeBufferPointer { Array(net.step($0.baseAddress!, state: state)) }
+        let w = net.tensor(named: "layer1.W_o")!
+        try net.setTensor(named: "layer1.W_o", to: w.map { -2 * $0 })
+        state.reset(network: net)
+        let after = frame.withUnsafeBufferPointer { Array(net.step($0.baseAddress!, state: state)) }
+        let freshState = net.makeState()
+        let fresh = frame.withUnsafeBufferPointer { Array(net.step($0.baseAddress!, state: freshState)) }
+        #expect(after == fresh)
+        #expect(after != before)
+    }
+
     @Test(arguments: [0, 1, 2, 3, 4])
     func matchesNaiveTranscription(_ which: Int) throws {
         let (cell, depth) = allCells[which]
@@ -124,12 +142,18 @@ import Foundation
 }
 
 @Suite struct ElementwiseTests {
-    @Test func floatTanhAndSigmoidAreAccurate() {
+    /// portable: the Swift loops; else the dispatched ones (AVX2+FMA on CPUs that have it).
+    @Test(arguments: [true, false])
+    func floatTanhAndSigmoidAreAccurate(portable: Bool) {
         var xs: [Float] = stride(from: -12, through: 12, by: 0.00731).map(Float.init)
         xs += [0, 1e-5, -1e-5, 3e-4, -3e-4, 5e-4, 7.9, -7.9, 8, 50, -50]
         var t = xs, s = xs
-        t.withUnsafeMutableBufferPointer { Float.tanhInPlace($0.baseAddress!, $0.count) }
-        s.withUnsafeMutableBufferPointer { Float.sigmoidInPlace($0.baseAddress!, $0.count) }
+        t.withUnsafeMutableBufferPointer {
+            portable ? Float.tanhInPlacePortable($0.baseAddress!, $0.count) : Float.tanhInPlace($0.baseAddress!, $0.count)
+        }
+        s.withUnsafeMutableBufferPointer {
+            portable ? Float.sigmoidInPlacePortable($0.baseAddress!, $0.count) : Float.sigmoidInPlace($0.baseAddress!, $0.count)
+        }
         var worstTanh: Float = 0, worstSigmoid: Float = 0
         for (i, x) in xs.enumerated() {
             worstTanh = max(worstTanh, abs(t[i] - Float(tanh(Double(x)))))
@@ -140,11 +164,14 @@ import Foundation
         #expect(t.allSatisfy { abs($0) <= 1 })
     }
 
-    @Test func floatExpIsAccurate() {
+    @Test(arguments: [true, false])
+    func floatExpIsAccurate(portable: Bool) {
         var xs: [Float] = stride(from: -87, through: 88, by: 0.0917).map(Float.init)
         xs += [0, -1e-7, 1e-7, 0.5, -0.5, -100, -200]
         var e = xs
-        e.withUnsafeMutableBufferPointer { Float.expInPlace($0.baseAddress!, $0.count) }
+        e.withUnsafeMutableBufferPointer {
+            portable ? Float.expInPlacePortable($0.baseAddress!, $0.count) : Float.expInPlace($0.baseAddress!, $0.count)
+        }
         var worst = 0.0
         for (i, x) in xs.enumerated() where x > -87 {
             let exact = exp(Double(x))

@@ -1,0 +1,199 @@
+// The control socket's requests and responses (interfaces.md, "Control socket").
+// One JSON object per line each way.
+
+public enum ControlProtocolError: Error, CustomStringConvertible, Equatable {
+    /// A request the server cannot act on; the connection stays usable.
+    case badRequest(String)
+    /// A message from the server the client cannot read.
+    case badMessage(String)
+
+    public var description: String {
+        switch self {
+        case .badRequest(let s): return s
+        case .badMessage(let s): return s
+        }
+    }
+}
+
+/// Longest request line the server accepts, newline excluded.
+public let maxRequestLineBytes = 4096
+
+/// Number of recent events the `events` request returns when it gives no `limit`.
+public let defaultRecentEventCount = 20
+
+public enum ControlRequest: Sendable, Equatable {
+    /// `{"cmd":"status"}` -> `{"ok":true,"v":1,"status":{...}}`
+    case status
+    /// `{"cmd":"subscribe"}` -> `{"ok":true}`, then every new event as one line.
+    case subscribe
+    /// Addition to interfaces.md: `{"cmd":"events","limit":N}` -> `{"ok":true,"v":1,"events":[...]}`,
+    /// the last N events the daemon keeps in memory (oldest first); `limit` optional.
+    case events(limit: Int?)
+
+    public var json: JSONValue {
+        switch self {
+        case .status: return .object([("cmd", .string("status"))])
+        case .subscribe: return .object([("cmd", .string("subscribe"))])
+        case .events(let limit):
+            var members: [(String, JSONValue)] = [("cmd", .string("events"))]
+            if let limit { members.append(("limit", .number(Double(limit)))) }
+            return .object(members)
+        }
+    }
+
+    public var line: String { json.description + "\n" }
+
+    /// Parses one request line (without its newline).
+    public static func parse(line: String) throws(ControlProtocolError) -> ControlRequest {
+        if line.utf8.count > maxRequestLineBytes {
+            throw .badRequest("request line longer than \(maxRequestLineBytes) bytes")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(line)
+        } catch {
+            throw .badRequest("malformed request: \(error)")
+        }
+        guard case .object(let members) = value else {
+            throw .badRequest("request must be a JSON object like {\"cmd\":\"status\"}")
+        }
+        guard let cmdValue = value["cmd"] else { throw .badRequest("request has no \"cmd\"") }
+        guard let cmd = cmdValue.stringValue else { throw .badRequest("\"cmd\" must be a string") }
+        let allowed: Set<String>
+        let request: ControlRequest
+        switch cmd {
+        case "status":
+            allowed = ["cmd"]
+            request = .status
+        case "subscribe":
+            allowed = ["cmd"]
+            request = .subscribe
+        case "events":
+            allowed = ["cmd", "limit"]
+            var limit: Int?
+            if let l = value["limit"], !l.isNull {
+                guard let n = l.intValue, n >= 0 else {
+                    throw .badRequest("\"limit\" must be a non-negative integer, got \(l)")
+                }
+                limit = n
+            }
+            request = .events(limit: limit)
+        default:
+            throw .badRequest("unknown cmd \"\(cmd)\" (known: status, subscribe, events)")
+        }
+        if let extra = members.first(where: { !allowed.contains($0.0) }) {
+            throw .badRequest("unknown field \"\(extra.0)\" for cmd \"\(cmd)\"")
+        }
+        return request
+    }
+}
+
+/// Response lines, newline included.
+public enum ControlResponse {
+    public static func status(_ status: DaemonStatus) -> String {
+        JSONValue.object([("ok", .bool(true)), ("v", .number(Double(protocolVersion))), ("status", status.json)])
+            .description + "\n"
+    }
+
+    public static let subscribed = JSONValue.object([("ok", .bool(true))]).description + "\n"
+
+    public static func events(_ events: [MonitorEvent]) -> String {
+        JSONValue.object([("ok", .bool(true)), ("v", .number(Double(protocolVersion))),
+                          ("events", .array(events.map(\.json)))]).description + "\n"
+    }
+
+    public static func error(_ message: String) -> String {
+        JSONValue.object([("ok", .bool(false)), ("error", .string(message))]).description + "\n"
+    }
+}
+
+/// What `{"cmd":"status"}` reports (interfaces.md: at least version, uptime, input, state,
+/// frames processed, audio seconds, ring fill and dropped samples, xruns, current episode,
+/// last need event, episodes today, model names; plus the event log's health).
+public struct DaemonStatus: Sendable, Equatable {
+    public var version: String = ""
+    public var pid: Int = 0
+    public var uptimeSeconds: Double = 0
+    /// `alsa:PCM` or `wav:PATH`.
+    public var input: String = ""
+    /// `starting`, `listening`, `cry`, `no_device`, `finished`, `stopping`.
+    public var state: String = "starting"
+    /// Feature frames through the pipeline (hop 10 ms).
+    public var framesProcessed: Int = 0
+    /// Seconds of audio consumed from the ring (sample counter / rate).
+    public var audioSeconds: Double = 0
+    public var sampleRate: Int = 0
+    public var ringFill: Int = 0
+    public var ringCapacity: Int = 0
+    public var droppedSamples: Int = 0
+    public var xruns: Int = 0
+    public var currentEpisode: Int?
+    public var lastNeed: MonitorEvent?
+    public var episodesToday: Int = 0
+    public var causeModel: String?
+    public var detectorModel: String?
+    /// Why the daemon is degraded (event log unwritable...), nil when healthy.
+    public var degraded: String?
+    public var eventLog: String = ""
+    /// Events waiting to be written to the event log (it failed; they are retried in order).
+    public var pendingEvents: Int = 0
+    /// Events the event log could not keep (pending queue overflowed while degraded).
+    public var lostEvents: Int = 0
+    public var subscribers: Int = 0
+
+    public init() {}
+
+    public var json: JSONValue {
+        func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+        return .object([
+            ("version", .string(version)),
+            ("pid", .number(Double(pid))),
+            ("uptime_s", .fixed(uptimeSeconds, decimals: 1)),
+            ("input", .string(input)),
+            ("state", .string(state)),
+            ("frames_processed", .number(Double(framesProcessed))),
+            ("audio_seconds", .fixed(audioSeconds, decimals: 3)),
+            ("sample_rate", .number(Double(sampleRate))),
+            ("ring_fill", .number(Double(ringFill))),
+            ("ring_capacity", .number(Double(ringCapacity))),
+            ("dropped_samples", .number(Double(droppedSamples))),
+            ("xruns", .number(Double(xruns))),
+            ("current_episode", currentEpisode.map { .number(Double($0)) } ?? .null),
+            ("last_need", lastNeed?.json ?? .null),
+            ("episodes_today", .number(Double(episodesToday))),
+            ("models", .object([("cause", opt(causeModel)), ("detector", opt(detectorModel))])),
+            ("degraded", opt(degraded)),
+            ("event_log", .string(eventLog)),
+            ("pending_events", .number(Double(pendingEvents))),
+            ("lost_events", .number(Double(lostEvents))),
+            ("subscribers", .number(Double(subscribers))),
+        ])
+    }
+
+    /// Reads a status object; missing fields keep their defaults (older or newer daemons).
+    public init(json: JSONValue) throws(ControlProtocolError) {
+        guard case .object = json else { throw .badMessage("status is not a JSON object") }
+        version = json["version"]?.stringValue ?? ""
+        pid = json["pid"]?.intValue ?? 0
+        uptimeSeconds = json["uptime_s"]?.doubleValue ?? 0
+        input = json["input"]?.stringValue ?? ""
+        state = json["state"]?.stringValue ?? "unknown"
+        framesProcessed = json["frames_processed"]?.intValue ?? 0
+        audioSeconds = json["audio_seconds"]?.doubleValue ?? 0
+        sampleRate = json["sample_rate"]?.intValue ?? 0
+        ringFill = json["ring_fill"]?.intValue ?? 0
+        ringCapacity = json["ring_capacity"]?.intValue ?? 0
+        droppedSamples = json["dropped_samples"]?.intValue ?? 0
+        xruns = json["xruns"]?.intValue ?? 0
+        currentEpisode = json["current_episode"]?.intValue
+        if let need = json["last_need"], !need.isNull { lastNeed = try MonitorEvent(json: need) }
+        episodesToday = json["episodes_today"]?.intValue ?? 0
+        causeModel = json["models"]?["cause"]?.stringValue
+        detectorModel = json["models"]?["detector"]?.stringValue
+        degraded = json["degraded"]?.stringValue
+        eventLog = json["event_log"]?.stringValue ?? ""
+        pendingEvents = json["pending_events"]?.intValue ?? 0
+        lostEvents = json["lost_events"]?.intValue ?? 0
+        subscribers = json["subscribers"]?.intValue ?? 0
+    }
+}

@@ -1,1 +1,0 @@
-// The ControlProtocol stage; see the README's architecture section.

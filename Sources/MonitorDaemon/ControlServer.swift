@@ -1,0 +1,407 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import ControlProtocol
+
+/// What the control server asks the daemon for. Called on the server's thread; must not block
+/// for long (take a snapshot under a lock).
+public struct ControlHandlers: Sendable {
+    public var status: @Sendable () -> DaemonStatus
+    public var recentEvents: @Sendable (_ limit: Int) -> [MonitorEvent]
+
+    public init(status: @escaping @Sendable () -> DaemonStatus,
+                recentEvents: @escaping @Sendable (_ limit: Int) -> [MonitorEvent]) {
+        self.status = status
+        self.recentEvents = recentEvents
+    }
+}
+
+/// The control socket (interfaces.md): a Unix stream socket, newline-delimited JSON.
+///
+/// One thread runs poll(2) over a wake-up pipe, the listener and every client (all
+/// non-blocking). Events come from the processing thread through `publish`, which only
+/// appends to a locked queue and writes one byte to the pipe: it never waits for a client.
+/// Each client has a bounded output queue; a subscriber whose queue overflows gets a final
+/// error line and is dropped, so a client that never reads blocks nothing.
+public final class ControlServer: @unchecked Sendable {
+    // @unchecked: `clients` and `listener` belong to the server thread; the shared parts
+    // (`inbox`, `stats`) are behind locks; `wakeup` is a pipe.
+    public struct Options: Sendable {
+        public var path: String
+        /// Group that may use the socket (mode 0660); nil keeps the daemon's group.
+        public var group: String?
+        public var mode: mode_t = 0o660
+        public var maxClients = 128
+        /// Bytes queued for one client beyond what the kernel took.
+        public var clientQueueBytes = 256 * 1024
+        /// Events waiting for the server thread (a backstop; the thread drains it at once).
+        public var inboxLimit = 10_000
+        /// How long a dropped client is given to take its final error line.
+        public var dropGraceSeconds = 1.0
+        /// SO_SNDBUF for client sockets (nil: the kernel's default); tests make it small.
+        public var sendBufferBytes: Int?
+
+        public init(path: String, group: String? = nil) {
+            self.path = path
+            self.group = group
+        }
+    }
+
+    public struct Stats: Sendable, Equatable {
+        public var clients = 0
+        public var subscribers = 0
+        public var droppedSubscribers = 0
+        public var droppedEvents = 0
+    }
+
+    public let options: Options
+    private let handlers: ControlHandlers
+    private let wakeup: Wakeup
+    private let inbox = Locked<[[UInt8]]>([])
+    private let statsBox = Locked(Stats())
+    private let stopFlag = Locked(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private var listener: Int32 = -1
+    private var clients: [Client] = []
+    private var thread: Thread?
+
+    private final class Client {
+        let fd: Int32
+        var input: [UInt8] = []
+        var discardingLongLine = false
+        var output: [[UInt8]] = []   // lines; the first may be partly sent
+        var sentOfFirst = 0
+        var queuedBytes = 0
+        var subscribed = false
+        var closeDeadline: Double?   // set when dropped: flush the last line, then close
+        var closed = false
+
+        init(fd: Int32) { self.fd = fd }
+    }
+
+    public init(options: Options, handlers: ControlHandlers) throws(DaemonError) {
+        self.options = options
+        self.handlers = handlers
+        self.wakeup = try Wakeup()
+    }
+
+    public var stats: Stats { statsBox.withLock { $0 } }
+
+    /// Binds the socket and starts the server thread. A stale socket file (nobody listening)
+    /// is replaced; a live one means another daemon runs: refuse.
+    public func start() throws(DaemonError) {
+        let path = options.path
+        try removeStaleSocket(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw .system("socket", errno) }
+        setNonBlockingCloseOnExec(fd)
+        let rc: Int32
+        do {
+            rc = try UnixSocketAddress.with(path: path) { bind(fd, $0, $1) }
+        } catch {
+            closeDescriptor(fd)
+            throw .socketPath(path, error.description)
+        }
+        if rc != 0 {
+            let code = errno
+            closeDescriptor(fd)
+            throw .socketPath(path, "bind: \(errnoText(code))")
+        }
+        do {
+            try applyPermissions(path)
+        } catch {
+            closeDescriptor(fd)
+            unlink(path)
+            throw error
+        }
+        guard listen(fd, 64) == 0 else {
+            let code = errno
+            closeDescriptor(fd)
+            unlink(path)
+            throw .socketPath(path, "listen: \(errnoText(code))")
+        }
+        listener = fd
+        let t = Thread { [self] in
+            self.run()
+            self.finished.signal()
+        }
+        t.name = "control-server"
+        thread = t
+        t.start()
+    }
+
+    /// Stops the thread, closes every connection and removes the socket file.
+    public func stop() {
+        guard thread != nil else { return }
+        stopFlag.withLock { $0 = true }
+        wakeup.signal()
+        finished.wait()
+        thread = nil
+    }
+
+    /// Hands an event to every subscriber. Never blocks on clients (processing thread).
+    public func publish(_ event: MonitorEvent) {
+        let bytes = Array(event.line.utf8)
+        let accepted = inbox.withLock { q -> Bool in
+            guard q.count < options.inboxLimit else { return false }
+            q.append(bytes)
+            return true
+        }
+        if accepted {
+            wakeup.signal()
+        } else {
+            statsBox.withLock { $0.droppedEvents += 1 }
+        }
+    }
+
+    // MARK: socket file
+
+    private func removeStaleSocket(_ path: String) throws(DaemonError) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+            throw .socketPath(path, "exists and is not a socket; refusing to remove it")
+        }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard probe >= 0 else { throw .system("socket", errno) }
+        defer { closeDescriptor(probe) }
+        let rc: Int32
+        do { rc = try UnixSocketAddress.with(path: path) { connect(probe, $0, $1) } }
+        catch { throw .socketPath(path, error.description) }
+        if rc == 0 { throw .socketInUse(path) }
+        let code = errno
+        guard code == ECONNREFUSED else {
+            throw .socketPath(path, "exists and cannot be probed: connect: \(errnoText(code))")
+        }
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw .socketPath(path, "cannot remove the stale socket: \(errnoText(errno))")
+        }
+    }
+
+    private func applyPermissions(_ path: String) throws(DaemonError) {
+        guard chmod(path, options.mode) == 0 else { throw .socketPath(path, "chmod: \(errnoText(errno))") }
+        guard let group = options.group, !group.isEmpty else { return }
+        guard let gr = getgrnam(group) else {
+            throw .socketPath(path, "group \"\(group)\" (control.group) does not exist")
+        }
+        guard chown(path, uid_t.max, gr.pointee.gr_gid) == 0 else {
+            throw .socketPath(path, "chown to group \(group): \(errnoText(errno))")
+        }
+    }
+
+    // MARK: the server thread
+
+    private func run() {
+        var fds: [pollfd] = []
+        while !stopFlag.withLock({ $0 }) {
+            fds.removeAll(keepingCapacity: true)
+            fds.append(pollfd(fd: wakeup.fd, events: Int16(POLLIN), revents: 0))
+            fds.append(pollfd(fd: listener, events: Int16(POLLIN), revents: 0))
+            var nextDeadline: Double?
+            for c in clients {
+                var ev = Int16(POLLIN)
+                if !c.output.isEmpty { ev |= Int16(POLLOUT) }
+                fds.append(pollfd(fd: c.fd, events: ev, revents: 0))
+                if let d = c.closeDeadline { nextDeadline = min(nextDeadline ?? d, d) }
+            }
+            var timeout: Int32 = -1
+            if let d = nextDeadline { timeout = Int32(max(0, min(60_000, (d - monotonicSeconds()) * 1000 + 1))) }
+            let n = poll(&fds, nfds_t(fds.count), timeout)
+            if n < 0 && errno != EINTR { break }
+
+            if fds[0].revents != 0 {
+                wakeup.drain()
+                deliverInbox()
+            }
+            if fds[1].revents & Int16(POLLIN) != 0 { acceptClients() }
+            let now = monotonicSeconds()
+            for (i, c) in clients.enumerated() where i + 2 < fds.count && !c.closed {
+                let re = fds[i + 2].revents
+                if re & Int16(POLLIN) != 0 { readRequests(c) }
+                else if re & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { c.closed = true }
+                if !c.closed && !c.output.isEmpty { flush(c) }
+                if let d = c.closeDeadline, c.output.isEmpty || now >= d { c.closed = true }
+            }
+            reap()
+        }
+        // Last events published before stop (the `stopping` event): best effort, no waiting.
+        deliverInbox()
+        for c in clients where !c.closed && !c.output.isEmpty { flush(c) }
+        for c in clients { closeDescriptor(c.fd) }
+        clients.removeAll()
+        closeDescriptor(listener)
+        listener = -1
+        unlink(options.path)
+        updateStats()
+    }
+
+    private func deliverInbox() {
+        let lines = inbox.withLock { q -> [[UInt8]] in
+            let taken = q
+            q.removeAll(keepingCapacity: true)
+            return taken
+        }
+        guard !lines.isEmpty else { return }
+        for c in clients where c.subscribed && c.closeDeadline == nil && !c.closed {
+            for line in lines {
+                guard enqueue(line, to: c) else { break }
+            }
+            flush(c)
+        }
+    }
+
+    private func acceptClients() {
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 { updateStats(); return }   // EAGAIN: no more for now
+            setNonBlockingCloseOnExec(fd)
+            if let size = options.sendBufferBytes {
+                var v = Int32(size)
+                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, socklen_t(MemoryLayout<Int32>.size))
+            }
+            let c = Client(fd: fd)
+            clients.append(c)
+            if clients.filter({ !$0.closed }).count > options.maxClients {
+                _ = enqueue(Array(ControlResponse.error("too many clients (\(options.maxClients))").utf8), to: c)
+                drop(c)
+            }
+        }
+    }
+
+    private func readRequests(_ c: Client) {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        // At most 16 reads per round, so one chatty client cannot starve the others.
+        var rounds = 0
+        while !c.closed && rounds < 16 {
+            rounds += 1
+            let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { c.closed = true; return }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno != EAGAIN && errno != EWOULDBLOCK { c.closed = true }
+                return
+            }
+            if c.closeDeadline != nil { continue }   // dropped: ignore what it says
+            for byte in chunk[..<n] {
+                if byte == UInt8(ascii: "\n") {
+                    if c.discardingLongLine {
+                        c.discardingLongLine = false
+                    } else {
+                        handleLine(c.input, from: c)
+                    }
+                    c.input.removeAll(keepingCapacity: true)
+                } else if !c.discardingLongLine {
+                    c.input.append(byte)
+                    if c.input.count > maxRequestLineBytes {
+                        c.input.removeAll(keepingCapacity: true)
+                        c.discardingLongLine = true
+                        reply(ControlResponse.error("request line longer than \(maxRequestLineBytes) bytes"), to: c)
+                    }
+                }
+            }
+        }
+    }
+
+    private func handleLine(_ bytes: [UInt8], from c: Client) {
+        var line = bytes
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
+        guard let text = String(validating: line, as: UTF8.self) else {
+            reply(ControlResponse.error("malformed request: not UTF-8"), to: c)
+            return
+        }
+        let request: ControlRequest
+        do {
+            request = try ControlRequest.parse(line: text)
+        } catch {
+            reply(ControlResponse.error(error.description), to: c)
+            return
+        }
+        switch request {
+        case .status:
+            var s = handlers.status()
+            let st = stats
+            s.subscribers = st.subscribers
+            reply(ControlResponse.status(s), to: c)
+        case .subscribe:
+            reply(ControlResponse.subscribed, to: c)
+            if !c.subscribed {
+                c.subscribed = true
+                updateStats()
+            }
+        case .events(let limit):
+            reply(ControlResponse.events(handlers.recentEvents(limit ?? defaultRecentEventCount)), to: c)
+        }
+    }
+
+    private func reply(_ line: String, to c: Client) {
+        if enqueue(Array(line.utf8), to: c) { flush(c) }
+    }
+
+    /// Queues a line; when the client's queue would overflow, drops the client instead
+    /// (returns false).
+    private func enqueue(_ line: [UInt8], to c: Client) -> Bool {
+        if c.queuedBytes + line.count > options.clientQueueBytes && !c.output.isEmpty {
+            drop(c)
+            return false
+        }
+        c.output.append(line)
+        c.queuedBytes += line.count
+        return true
+    }
+
+    /// Drops a client whose queue overflowed: keeps a partly sent line (no broken line),
+    /// discards the rest, queues the final error line and gives it a short grace to take it.
+    private func drop(_ c: Client) {
+        guard c.closeDeadline == nil else { return }
+        let keepFirst = c.sentOfFirst > 0 && !c.output.isEmpty
+        c.output = keepFirst ? [c.output[0]] : []
+        if !keepFirst { c.sentOfFirst = 0 }
+        let error = Array(ControlResponse.error("too slow: output queue overflowed (\(options.clientQueueBytes) bytes); dropped").utf8)
+        c.output.append(error)
+        c.queuedBytes = c.output.reduce(0) { $0 + $1.count } - c.sentOfFirst
+        c.closeDeadline = monotonicSeconds() + options.dropGraceSeconds
+        let wasSubscriber = c.subscribed
+        c.subscribed = false
+        statsBox.withLock { if wasSubscriber { $0.droppedSubscribers += 1 } }
+        updateStats()
+        flush(c)
+    }
+
+    private func flush(_ c: Client) {
+        while let first = c.output.first, !c.closed {
+            let remaining = first.count - c.sentOfFirst
+            let n = first.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.sentOfFirst, remaining, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno != EAGAIN && errno != EWOULDBLOCK { c.closed = true }
+                return
+            }
+            c.queuedBytes -= n
+            if n == remaining {
+                c.output.removeFirst()
+                c.sentOfFirst = 0
+            } else {
+                c.sentOfFirst += n
+                return
+            }
+        }
+    }
+
+    private func reap() {
+        guard clients.contains(where: { $0.closed }) else { return }
+        for c in clients where c.closed { closeDescriptor(c.fd) }
+        clients.removeAll { $0.closed }
+        updateStats()
+    }
+
+    private func updateStats() {
+        let open = clients.filter { !$0.closed }
+        let subs = open.filter { $0.subscribed }.count
+        statsBox.withLock {
+            $0.clients = open.count
+            $0.subscribers = subs
+        }
+    }
+}

@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ControlProtocol
+
+/// The JSON Lines event log (interfaces.md): one `write(2)` per line on an `O_APPEND` fd, no
+/// user-space buffering, size-based rotation (`log` -> `log.1` -> ... -> `log.<keep>`),
+/// `reopen()` for SIGHUP after logrotate moved the file.
+///
+/// When a write fails (ENOSPC, EFBIG, EACCES, EROFS, a missing directory...) the event is
+/// kept in a bounded pending queue and the log is degraded: a `degraded` event is queued
+/// after it and handed to `onHealthChange` (so subscribers hear at once). Pending events
+/// are retried in order before every new event and on `retryPending()` (the daemon's
+/// periodic tick); once they are all written a `degraded` event with `"recovered":true`
+/// follows. Nothing is dropped silently: if the queue overflows, the events that did not
+/// fit are counted (`lostEvents`) and the count is written in the recovery event.
+/// A short write is undone with ftruncate(2) back to the line's start, so the file never
+/// holds a broken line.
+public final class EventLog: @unchecked Sendable {
+    // @unchecked: all mutable state is guarded by `state`.
+    public let path: String
+    public let maxBytes: Int
+    public let keep: Int
+    public let pendingLimit: Int
+
+    private struct State {
+        var fd: Int32 = -1
+        var pending: [String] = []   // lines, newline included, oldest first
+        var degraded: String?
+        var lost = 0
+        var lostSinceRecovery = 0
+        var written = 0
+    }
+    private let state = Locked(State())
+    private let healthObserver = Locked<(@Sendable (MonitorEvent) -> Void)?>(nil)
+
+    /// write(2) for one line; tests substitute short writes.
+    var systemWrite: @Sendable (Int32, UnsafeRawPointer, Int) -> Int = { fd, p, n in write(fd, p, n) }
+
+    /// The file is opened lazily by the first event (a failure to open degrades the log,
+    /// it does not stop the daemon).
+    public init(path: String, maxBytes: Int = 10 << 20, keep: Int = 5, pendingLimit: Int = 10_000) {
+        self.path = path
+        self.maxBytes = max(1, maxBytes)
+        self.keep = max(0, keep)
+        self.pendingLimit = max(1, pendingLimit)
+    }
+
+    deinit { close() }
+
+    /// Called with each `degraded` event (failure or recovery), outside the log's lock.
+    public func onHealthChange(_ observer: @escaping @Sendable (MonitorEvent) -> Void) {
+        healthObserver.withLock { $0 = observer }
+    }
+
+    /// Why the log cannot write, nil when healthy.
+    public var degradedReason: String? { state.withLock { $0.degraded } }
+    public var pendingCount: Int { state.withLock { $0.pending.count } }
+    public var lostEvents: Int { state.withLock { $0.lost } }
+    /// Lines written since creation.
+    public var linesWritten: Int { state.withLock { $0.written } }
+
+    /// Writes the pending events, then this one. Returns true when everything is on disk.
+    @discardableResult
+    public func append(_ event: MonitorEvent) -> Bool {
+        var notices: [MonitorEvent] = []
+        let ok = state.withLock { s -> Bool in
+            s.pending.append(event.line)
+            if s.pending.count > pendingLimit {
+                s.pending.removeLast()
+                s.lost += 1
+                s.lostSinceRecovery += 1
+            }
+            return flush(&s, notices: &notices)
+        }
+        notify(notices)
+        return ok
+    }
+
+    /// Retries the pending events (periodic tick). Returns true when none are left.
+    @discardableResult
+    public func retryPending() -> Bool {
+        var notices: [MonitorEvent] = []
+        let ok = state.withLock { s -> Bool in
+            if s.pending.isEmpty && s.degraded == nil { return true }
+            return flush(&s, notices: &notices)
+        }
+        notify(notices)
+        return ok
+    }
+
+    /// Closes the file and opens `path` anew (SIGHUP, after logrotate), creating it at once
+    /// so that the rotation is visible; then retries what is pending.
+    public func reopen() {
+        state.withLock { s in
+            if s.fd >= 0 { _ = Glibc.close(s.fd); s.fd = -1 }
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+            if fd >= 0 { s.fd = fd }   // else: the next write retries and reports why
+        }
+        retryPending()
+    }
+
+    public func close() {
+        state.withLock { s in
+            if s.fd >= 0 { _ = Glibc.close(s.fd); s.fd = -1 }
+        }
+    }
+
+    private func notify(_ notices: [MonitorEvent]) {
+        guard !notices.isEmpty, let observer = healthObserver.withLock({ $0 }) else { return }
+        for n in notices { observer(n) }
+    }
+
+    /// Writes pending lines in order until one fails. On the first failure after health,
+    /// queues a `degraded` event; when the queue empties after a failure, writes a recovery one.
+    private func flush(_ s: inout State, notices: inout [MonitorEvent]) -> Bool {
+        while let line = s.pending.first {
+            if let problem = writeLine(line, &s) {
+                if s.degraded == nil {
+                    let reason = "event log \(path): \(problem)"
+                    s.degraded = reason
+                    let event = MonitorEvent.degraded(component: "event_log", reason: reason)
+                    // Behind the events already waiting, so the file keeps them in order.
+                    if s.pending.count < pendingLimit { s.pending.append(event.line) }
+                    notices.append(event)
+                } else {
+                    s.degraded = "event log \(path): \(problem)"
+                }
+                return false
+            }
+            s.pending.removeFirst()
+            s.written += 1
+            if s.pending.isEmpty, let was = s.degraded {
+                s.degraded = nil
+                let event = MonitorEvent.degraded(
+                    component: "event_log", reason: "writable again (was: \(was))", recovered: true,
+                    extra: [("lost_events", .number(Double(s.lostSinceRecovery)))])
+                s.lostSinceRecovery = 0
+                s.pending.append(event.line)
+                notices.append(event)
+            }
+        }
+        return true
+    }
+
+    /// One line, one write(2). Returns nil on success, else the problem.
+    private func writeLine(_ line: String, _ s: inout State) -> String? {
+        if s.fd < 0 {
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+            if fd < 0 { return "cannot open: \(errnoText(errno))" }
+            s.fd = fd
+        }
+        var st = stat()
+        let size = fstat(s.fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_size) : 0
+        var utf8 = Array(line.utf8)
+        if size > 0 && size + utf8.count > maxBytes {
+            if let problem = rotate(&s) { return problem }
+        }
+        while true {
+            let n = utf8.withUnsafeMutableBytes { systemWrite(s.fd, $0.baseAddress!, $0.count) }
+            if n == utf8.count { return nil }
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                return "write failed: \(errnoText(code))"
+            }
+            // Short write (disk full, file size limit): cut the partial line off again.
+            let end = lseek(s.fd, 0, SEEK_END)
+            if end >= 0 { _ = ftruncate(s.fd, end - off_t(n)) }
+            return "short write (\(n) of \(utf8.count) bytes): disk full or file size limit"
+        }
+    }
+
+    /// log.<keep-1> -> log.<keep>, ..., log -> log.1, then a fresh log.
+    private func rotate(_ s: inout State) -> String? {
+        if s.fd >= 0 { _ = Glibc.close(s.fd); s.fd = -1 }
+        if keep == 0 {
+            if unlink(path) != 0 && errno != ENOENT { return "rotation: unlink: \(errnoText(errno))" }
+        } else {
+            var i = keep - 1
+            while i >= 1 {
+                if rename("\(path).\(i)", "\(path).\(i + 1)") != 0 && errno != ENOENT {
+                    return "rotation: rename \(path).\(i): \(errnoText(errno))"
+                }
+                i -= 1
+            }
+            if rename(path, "\(path).1") != 0 && errno != ENOENT {
+                return "rotation: rename to \(path).1: \(errnoText(errno))"
+            }
+        }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        if fd < 0 { return "cannot open after rotation: \(errnoText(errno))" }
+        s.fd = fd
+        return nil
+    }
+}
+
+func errnoText(_ code: Int32) -> String { errnoDescription(code) }

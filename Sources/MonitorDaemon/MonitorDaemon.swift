@@ -1,1 +1,0 @@
-// The MonitorDaemon stage; see the README's architecture section.

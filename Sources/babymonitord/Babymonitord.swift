@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import MonitorDaemon
+
+let defaultConfigPath = "/etc/babymonitor/babymonitor.toml"
+
+@main
+struct Babymonitord: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "babymonitord",
+        abstract: "Infant-cry monitor daemon: capture -> cry detector -> cause classifier -> events.",
+        discussion: """
+            Events go to the JSON-lines event log and to subscribers of the control socket \
+            (see monitorctl). Signals: SIGTERM/SIGINT stop (final events, socket removed, exit 0); \
+            SIGHUP reopens the event log (logrotate). With --input wav: the daemon exits 0 after the \
+            file's last event is written. Exit status: 0 ok, 1 failure (socket in use...), 2 usage, \
+            65 bad input file, 74 I/O error, 78 configuration error.
+            """,
+        version: babymonitorVersion)
+
+    /// ArgumentParser exits 64 on a usage error; the project's contract (interfaces.md) is 2.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error).rawValue == 64 {
+                var line = fullMessage(for: error) + "\n"
+                line.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
+
+    @Option(help: ArgumentHelp("Configuration file (default: \(defaultConfigPath) if it exists, else built-in defaults).",
+                               valueName: "PATH"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("alsa:PCM to capture from an ALSA PCM, or wav:PATH to replay a file (default: alsa: with [audio] pcm).",
+                               valueName: "alsa:PCM|wav:PATH"))
+    var input: String?
+
+    @Option(help: ArgumentHelp("Replay pace for wav: input: realtime, or fast (waits for the pipeline instead of dropping).",
+                               valueName: "realtime|fast"))
+    var pace: String?
+
+    @Option(name: .customLong("event-log"), help: ArgumentHelp("Event log file (overrides [log] event_log).", valueName: "PATH"))
+    var eventLog: String?
+
+    @Option(help: ArgumentHelp("Control socket (overrides [control] socket).", valueName: "PATH"))
+    var socket: String?
+
+    func run() throws {
+        let input: InputSpec?
+        do { input = try self.input.map { text throws(DaemonError) in try InputSpec(parsing: text) } } catch {
+            throw ValidationError(error.description)
+        }
+        var replayPace = ReplayPace.realtime
+        if let pace {
+            guard let p = ReplayPace(rawValue: pace) else {
+                throw ValidationError("--pace \(pace): expected realtime or fast")
+            }
+            guard case .wav = input else { throw ValidationError("--pace applies to --input wav:PATH only") }
+            replayPace = p
+        }
+
+        var daemonConfig = DaemonConfig()
+        let configPath = config ?? (access(defaultConfigPath, F_OK) == 0 ? defaultConfigPath : nil)
+        if let configPath {
+            do { daemonConfig = try DaemonConfig.load(path: configPath) } catch {
+                fail("configuration error: \(error)", code: 78)
+            }
+        }
+        let options = DaemonOptions(config: daemonConfig, input: input, pace: replayPace,
+                                    eventLogPath: eventLog, socketPath: socket)
+        let daemon: Daemon
+        do { daemon = try Daemon(options: options, backends: .audioIO) } catch {
+            if case .config(let message) = error { fail("configuration error: \(message)", code: 78) }
+            fail("\(error)", code: 1)
+        }
+        let code = daemon.run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+func fail(_ message: String, code: Int32) -> Never {
+    var line = "babymonitord: \(message)\n"
+    line.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
+    exit(code)
+}

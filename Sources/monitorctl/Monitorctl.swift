@@ -1,0 +1,142 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import ControlProtocol
+
+/// sysexits codes (interfaces.md).
+enum SysExit {
+    static let failure = ExitCode(1)
+    static let unavailable = ExitCode(69)   // EX_UNAVAILABLE: no daemon
+    static let ioError = ExitCode(74)
+}
+
+let defaultSocketPath = "/run/babymonitor/control.sock"
+
+@main
+struct Monitorctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "monitorctl",
+        abstract: "Talk to a running babymonitord over its control socket.",
+        discussion: "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 69 no daemon at the socket.",
+        subcommands: [Status.self, Events.self])
+
+    /// ArgumentParser exits 64 on a usage error; the project's contract (interfaces.md) is 2.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error).rawValue == 64 {
+                var line = fullMessage(for: error) + "\n"
+                line.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
+
+    @Option(name: .long, help: ArgumentHelp("Control socket of the daemon (default: $BABYMONITOR_SOCKET or \(defaultSocketPath)).",
+                                            valueName: "PATH"))
+    var socket: String?
+
+    var socketPath: String {
+        if let socket { return socket }
+        if let env = getenv("BABYMONITOR_SOCKET"), env.pointee != 0 { return String(cString: env) }
+        return defaultSocketPath
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show what the daemon is doing.")
+        @ParentCommand var root: Monitorctl
+        @Flag(help: "Print the daemon's JSON status object as is (one line).") var json = false
+
+        func run() throws {
+            let path = root.socketPath
+            try withClient(path) { client throws(ControlClientError) in
+                let answer = try client.request(.status)
+                guard let statusJSON = answer["status"] else { throw .protocolError("status answer has no \"status\"") }
+                if json {
+                    printLine(statusJSON.description)
+                    return
+                }
+                let s: DaemonStatus
+                do { s = try DaemonStatus(json: statusJSON) } catch { throw .protocolError("\(error)") }
+                printLine(render(s))
+            }
+        }
+    }
+
+    struct Events: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print recent events, or follow new ones.",
+            discussion: "Without --follow: the last events the daemon keeps in memory. With --follow: every new event until interrupted.")
+        @ParentCommand var root: Monitorctl
+        @Flag(help: "Subscribe and print each new event as it happens.") var follow = false
+        @Flag(help: "Print events as JSON lines, exactly as the daemon sends them.") var json = false
+        @Option(help: "How many recent events to print (without --follow).") var limit: Int = defaultRecentEventCount
+
+        func validate() throws {
+            guard limit >= 0 else { throw ValidationError("--limit must be 0 or more, got \(limit)") }
+        }
+
+        func run() throws {
+            let path = root.socketPath
+            try withClient(path) { client throws(ControlClientError) in
+                if !follow {
+                    for event in try client.recentEvents(limit: limit) {
+                        printLine(json ? event.json.description : render(event))
+                    }
+                    return
+                }
+                _ = try client.request(.subscribe)
+                while let line = try client.readLine() {
+                    let value: JSONValue
+                    do { value = try JSONValue.parse(line) } catch { throw .protocolError("\(error)") }
+                    if value["ok"]?.boolValue == false {
+                        throw .refused(value["error"]?.stringValue ?? line)
+                    }
+                    if json {
+                        printLine(line)
+                    } else if let event = try? MonitorEvent(json: value) {
+                        printLine(render(event))
+                    }
+                }
+                throw .io("the daemon at \(path) closed the connection")
+            }
+        }
+    }
+}
+
+/// Connects, runs `body`, and maps failures to the exit codes of interfaces.md.
+func withClient(_ path: String, _ body: (ControlClient) throws(ControlClientError) -> Void) throws {
+    do {
+        let client = try ControlClient(socketPath: path, receiveTimeoutSeconds: 0)
+        try body(client)
+    } catch {
+        printError("monitorctl: \(error)")
+        switch error {
+        case .unreachable, .badPath: throw SysExit.unavailable
+        case .io: throw SysExit.unavailable
+        case .refused, .protocolError: throw SysExit.failure
+        }
+    }
+}
+
+/// One write per line, flushed (events --follow is read live through pipes).
+func printLine(_ s: String) {
+    var line = s + "\n"
+    line.withUTF8 { buf in
+        var off = 0
+        while off < buf.count {
+            let n = write(1, buf.baseAddress! + off, buf.count - off)
+            if n <= 0 { if errno == EINTR { continue }; exit(74) }
+            off += n
+        }
+    }
+}
+
+func printError(_ s: String) {
+    var line = s + "\n"
+    line.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
+}
