@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ControlProtocol
+import Logging
 
 /// Where every event goes: the event log, the control socket's subscribers, and the recent
 /// events kept in memory; it also follows episodes for the status (current episode, last
@@ -12,6 +13,9 @@ public final class EventPublisher: @unchecked Sendable {
     public let log: EventLog
     private let server = Locked<ControlServer?>(nil)
     private let recentLimit: Int
+    /// Every event also goes to stderr (the journal under systemd), so that a person running
+    /// the daemon in a terminal sees a missing microphone or a cry without a second tool.
+    private let logger = Logger(label: "babymonitord")
 
     struct Tracking {
         var recent: [MonitorEvent] = []
@@ -28,6 +32,7 @@ public final class EventPublisher: @unchecked Sendable {
         self.recentLimit = max(1, recentLimit)
         log.onHealthChange { [weak self] event in
             // Already queued in the log itself; subscribers and `recent` hear it now.
+            self?.report(event)
             self?.remember(event)
             self?.server.withLock { $0 }?.publish(event)
         }
@@ -38,9 +43,20 @@ public final class EventPublisher: @unchecked Sendable {
     }
 
     public func publish(_ event: MonitorEvent) {
+        report(event)
         remember(event)
         log.append(event)
         server.withLock { $0 }?.publish(event)
+    }
+
+    private func report(_ event: MonitorEvent) {
+        let text = event.json.description
+        switch event.type {
+        case "device_lost":
+            logger.warning("no capture device, retrying with backoff (1 s to 30 s); `monitorctl status` still answers: \(text)")
+        case "degraded", "overrun": logger.warning("\(event.type): \(text)")
+        default: logger.info("\(event.type): \(text)")
+        }
     }
 
     /// The last `limit` events, oldest first.
