@@ -33,9 +33,12 @@ struct BenchCommand: ParsableCommand {
         // Front end: the streaming extractor on generated cry-like audio, 8 kHz.
         let fe = FeatureExtractor.benchmark(seconds: max(1, seconds * 20))
         output["frontend_us_per_frame"] = (fe.microsecondsPerFrame * 1000).rounded() / 1000
-        output["frontend_xrt"] = fe.realTimeFactor
-        lines.append(String(format: "frontend %8.3f us/frame  real-time factor %.5f (%.0fx faster than real time)",
-                            fe.microsecondsPerFrame, fe.realTimeFactor, 1 / max(fe.realTimeFactor, 1e-12)))
+        // xrt: audio seconds per wall second (issue 2's definition), e.g. 5000 = 5000x real time.
+        let xrt = 1 / max(fe.realTimeFactor, 1e-12)
+        output["frontend_xrt"] = xrt.rounded()
+        output["frontend_processing_per_audio_second"] = fe.realTimeFactor
+        lines.append(String(format: "frontend %8.3f us/frame  %.0fx real time (audio seconds per wall second)",
+                            fe.microsecondsPerFrame, xrt))
         for (key, hidden, dense) in [("step_us_per_frame", ModelConfiguration.defaultHidden, ModelConfiguration.defaultDense),
                                      ("step_us_per_frame_paper", ModelConfiguration.paperHidden, ModelConfiguration.paperDense)] {
             var table: [String: Double] = [:]
