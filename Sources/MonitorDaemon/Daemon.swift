@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Atomics
 import ControlProtocol
+import Logging
 
 public let babymonitorVersion = "0.1.0"
 
@@ -209,6 +210,7 @@ public final class Daemon: @unchecked Sendable {
                     replayFailure.withLock { $0 = "\(error)" }
                 }
             case .alsa(let pcm):
+                RealtimeScheduling.requestForCurrentThread(logger: Logger(label: "babymonitord"))
                 // Device events happen at the capture's position in the stream, ahead of
                 // processing: the processing thread publishes them when it gets there.
                 loop.runLive(device: pcm, open: { try backends.openCapture(pcm, rate, periodMs) }, publish: { event in
