@@ -271,7 +271,10 @@ public final class ControlServer: @unchecked Sendable {
 
     private func readRequests(_ c: Client) {
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while !c.closed {
+        // At most 16 reads per round, so one chatty client cannot starve the others.
+        var rounds = 0
+        while !c.closed && rounds < 16 {
+            rounds += 1
             let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { c.closed = true; return }
             if n < 0 {

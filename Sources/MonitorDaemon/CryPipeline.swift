@@ -88,6 +88,10 @@ public final class CryPipeline: AudioPipeline {
                 throw ConfigError(file: file, key: "models.cause",
                                   problem: "\(path): model task is '\(m.configuration.task.rawValue)', expected a cause model")
             }
+            guard m.configuration.inputSize == m.configuration.frontEnd.featureCount else {
+                throw ConfigError(file: file, key: "models.cause",
+                                  problem: "\(path): model takes \(m.configuration.inputSize) features per frame, its front end gives \(m.configuration.frontEnd.featureCount)")
+            }
             causeModel = m
             names.append(("cause", path))
         }
@@ -145,6 +149,11 @@ public final class CryPipeline: AudioPipeline {
         history = [Float](repeating: 0, count: historyFrames * fe.featureCount)
         lastPosteriors = [Float](repeating: 0, count: causeClasses.count)
         windowSums = [Float](repeating: 0, count: causeClasses.count)
+    }
+
+    /// Episode numbers go on after `number` (the last one in the event log).
+    public func continueEpisodeNumbering(after number: Int) {
+        episodeNumber = max(episodeNumber, number)
     }
 
     /// Why cry detection is off (no detector model configured), nil when it runs.

@@ -73,6 +73,9 @@ public final class Daemon: @unchecked Sendable {
         let log = EventLog(path: options.eventLogPath, maxBytes: options.config.log.maxBytes, keep: options.config.log.keep)
         publisher = EventPublisher(log: log, recentLimit: options.config.control.recentEvents)
         do { pipeline = try CryPipeline(config: options.config) } catch { throw .config(error.description) }
+        let history = EventLogHistory.scan(path: options.eventLogPath)
+        pipeline.continueEpisodeNumbering(after: history.lastEpisode)
+        publisher.seedEpisodesToday(history.episodesToday)
         processing = ProcessingLoop(ring: ring, capture: capture, dataReady: dataReady, publisher: publisher,
                                     pipeline: pipeline)
     }

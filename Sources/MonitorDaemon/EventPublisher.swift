@@ -51,6 +51,15 @@ public final class EventPublisher: @unchecked Sendable {
         }
     }
 
+    /// Starts today's episode count at `count` (episodes of an earlier run, from the log).
+    public func seedEpisodesToday(_ count: Int) {
+        let today = EventPublisher.localDay(WallClock.nowMillis())
+        state.withLock { s in
+            s.episodesDay = today
+            s.episodesToday = count
+        }
+    }
+
     public var currentEpisode: Int? { state.withLock { $0.currentEpisode } }
     public var lastNeed: MonitorEvent? { state.withLock { $0.lastNeed } }
     public var episodesToday: Int {
@@ -82,7 +91,8 @@ public final class EventPublisher: @unchecked Sendable {
         }
     }
 
-    static func localDay(_ millis: Int64) -> String {
+    /// The local calendar day of a time, e.g. `2026-11-25`.
+    public static func localDay(_ millis: Int64) -> String {
         var t = time_t(millis / 1000)
         var tm = tm()
         localtime_r(&t, &tm)

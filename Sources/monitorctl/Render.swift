@@ -37,6 +37,10 @@ func render(_ e: MonitorEvent) -> String {
     switch e.type {
     case MonitorEvent.Kind.need:
         parts = [renderNeed(e)]
+    case MonitorEvent.Kind.cryStart:
+        if let t = e.tAudio { parts.append("at \(fixed(t, 3)) s") }
+        if let c = e["t_confirmed"]?.doubleValue { parts.append("(confirmed at \(fixed(c, 3)) s)") }
+        return head + " " + parts.joined(separator: " ")
     case MonitorEvent.Kind.cryEnd:
         if let d = e["duration_s"]?.doubleValue { parts.append("lasted \(fixed(d, 1)) s") }
     default:

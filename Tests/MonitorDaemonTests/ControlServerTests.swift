@@ -160,6 +160,18 @@ import ControlProtocol
         }
     }
 
+    @Test func socketGroupIsApplied() throws {
+        guard let gr = getgrnam("audio") ?? getgrnam("daemon") else {
+            print("skipped: no 'audio' or 'daemon' group on this machine")
+            return
+        }
+        let name = String(cString: gr.pointee.gr_name), gid = gr.pointee.gr_gid
+        try withServer({ $0.group = name }) { _, path in
+            var st = stat()
+            #expect(lstat(path, &st) == 0 && st.st_gid == gid && st.st_mode & 0o777 == 0o660)
+        }
+    }
+
     @Test func noDaemonIsUnreachable() throws {
         #expect(throws: ControlClientError.unreachable(path: "/tmp/does-not-exist.sock", errno: ENOENT)) {
             _ = try ControlClient(socketPath: "/tmp/does-not-exist.sock")

@@ -154,6 +154,15 @@ import ControlProtocol
         #expect(events.last?["reason"]?.stringValue == "end of input")
         #expect(events.last?["t_audio"]?.doubleValue == 12.5)
         #expect(!FileManager.default.fileExists(atPath: sock))
+
+        // A second run on the same log goes on with the episode numbers.
+        let again = try Self.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
+                                    "--event-log", log, "--socket", sock], in: dir)
+        defer { again.stop() }
+        again.process.waitUntilExit()
+        #expect(again.process.terminationStatus == 0, "\(again.errorText)")
+        let second = try Self.events(log).dropFirst(events.count)
+        #expect(second.compactMap { $0["episode"]?.intValue } == [3, 3, 4, 4])
     }
 
     @Test func startupErrorsHaveTheirExitCodes() throws {
@@ -173,7 +182,10 @@ import ControlProtocol
 
         let r3 = try Self.start(["--input", "mp3:x"], in: dir)
         r3.process.waitUntilExit()
-        #expect(r3.process.terminationStatus == 64 || r3.process.terminationStatus == 2)
+        #expect(r3.process.terminationStatus == 2)
+        #expect(r3.errorText.contains("expected alsa:PCM or wav:PATH"))
+        let (usage, _) = try Self.monitorctl(["status", "--bogus"])
+        #expect(usage == 2)
     }
 
     @Test func secondDaemonOnALiveSocketRefuses() throws {
