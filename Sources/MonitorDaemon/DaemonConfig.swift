@@ -1,21 +1,31 @@
 import Foundation
-import TOMLKit
 
 /// A configuration problem, naming the file, the key and what is wrong (exit 78).
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public var file: String
     public var key: String?
     public var problem: String
+    /// Where a syntax error is (1-based; the column counts characters).
+    public var line: Int?
+    public var column: Int?
 
-    public init(file: String, key: String? = nil, problem: String) {
+    public init(file: String, key: String? = nil, problem: String, line: Int? = nil, column: Int? = nil) {
         self.file = file
         self.key = key
         self.problem = problem
+        self.line = line
+        self.column = column
     }
 
+    /// "file: key: problem", or "file:line:column: problem" for a syntax error.
     public var description: String {
-        if let key { return "\(file): \(key): \(problem)" }
-        return "\(file): \(problem)"
+        var location = file
+        if let line {
+            location += ":\(line)"
+            if let column { location += ":\(column)" }
+        }
+        if let key { return "\(location): \(key): \(problem)" }
+        return "\(location): \(problem)"
     }
 }
 
@@ -105,21 +115,21 @@ public struct DaemonConfig: Sendable, Equatable {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
             throw ConfigError(file: path, problem: "configuration file \(reason)")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(file: path, problem: "not UTF-8 text")
-        }
-        return try parse(text, path: path)
+        // Bytes, not a String: invalid UTF-8 is reported with its line and column.
+        return try parse(bytes: [UInt8](data), path: path)
     }
 
     /// Parses configuration text; `path` names the file in errors and anchors relative paths.
     public static func parse(_ text: String, path: String) throws(ConfigError) -> DaemonConfig {
-        let root: TOMLTable
+        try parse(bytes: Array(text.utf8), path: path)
+    }
+
+    static func parse(bytes: [UInt8], path: String) throws(ConfigError) -> DaemonConfig {
+        let root: TOMLSubsetDocument
         do {
-            root = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw ConfigError(file: path, problem: "TOML syntax error at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
+            root = try TOMLSubsetDocument.parse(bytes: bytes)
         } catch {
-            throw ConfigError(file: path, problem: "TOML syntax error: \(error)")
+            throw ConfigError(file: path, problem: error.problem, line: error.line, column: error.column)
         }
         var c = DaemonConfig()
         c.sourcePath = path
@@ -188,51 +198,51 @@ public struct DaemonConfig: Sendable, Equatable {
             ConfigError(file: file, key: key, problem: problem)
         }
 
-        func describe(_ v: TOMLValueConvertible) -> String {
-            "\(v.type) \(v.debugDescription)"
-        }
-
-        func sections(_ root: TOMLTable, known: Set<String>) throws(ConfigError) {
-            for key in root.keys.sorted() where !known.contains(key) {
+        func sections(_ root: TOMLSubsetDocument, known: Set<String>) throws(ConfigError) {
+            let names = root.rootEntries.map(\.key) + root.sections.map(\.name)
+            for key in names.sorted() where !known.contains(key) {
                 throw ConfigError(file: file, key: key,
                                   problem: "unknown section or key (known sections: \(known.sorted().joined(separator: ", ")))")
             }
         }
 
-        func table(_ root: TOMLTable, _ name: String) throws(ConfigError) -> TOMLTable? {
-            guard let v = root[name] else { return nil }
-            guard let t = v.table else { throw fail(name, "expected a table [\(name)], got \(v.type)") }
-            return t
+        func table(_ root: TOMLSubsetDocument, _ name: String) throws(ConfigError) -> TOMLSubsetDocument.Section? {
+            if let entry = root.rootEntries.first(where: { $0.key == name }) {
+                throw fail(name, "expected a table [\(name)], got \(entry.value.typeAndValue) (line \(entry.line))")
+            }
+            return root.section(name)
         }
 
-        func keys(_ t: TOMLTable, _ section: String, known: Set<String>) throws(ConfigError) {
+        func keys(_ t: TOMLSubsetDocument.Section, _ section: String, known: Set<String>) throws(ConfigError) {
             for key in t.keys.sorted() where !known.contains(key) {
                 throw fail("\(section).\(key)", "unknown key (known in [\(section)]: \(known.sorted().joined(separator: ", ")))")
             }
         }
 
-        func string(_ t: TOMLTable, _ section: String, _ key: String, nonEmpty: Bool = false) throws(ConfigError) -> String? {
+        func string(_ t: TOMLSubsetDocument.Section, _ section: String, _ key: String, nonEmpty: Bool = false) throws(ConfigError) -> String? {
             guard let v = t[key] else { return nil }
-            guard let s = v.string else { throw fail("\(section).\(key)", "expected a string, got \(describe(v))") }
+            guard case .string(let s) = v else { throw fail("\(section).\(key)", "expected a string, got \(v.typeAndValue)") }
             if nonEmpty && s.isEmpty { throw fail("\(section).\(key)", "must not be empty") }
+            // A \u0000 escape would silently cut a path or group name short in the C calls.
+            if s.utf8.contains(0) { throw fail("\(section).\(key)", "must not contain a NUL character") }
             return s
         }
 
-        func path(_ t: TOMLTable, _ section: String, _ key: String) throws(ConfigError) -> String? {
+        func path(_ t: TOMLSubsetDocument.Section, _ section: String, _ key: String) throws(ConfigError) -> String? {
             guard let s = try string(t, section, key, nonEmpty: true) else { return nil }
             if s.hasPrefix("/") { return s }
             return (baseDirectory as NSString).appendingPathComponent(s)
         }
 
-        func bool(_ t: TOMLTable, _ section: String, _ key: String) throws(ConfigError) -> Bool? {
+        func bool(_ t: TOMLSubsetDocument.Section, _ section: String, _ key: String) throws(ConfigError) -> Bool? {
             guard let v = t[key] else { return nil }
-            guard let b = v.bool else { throw fail("\(section).\(key)", "expected true or false, got \(describe(v))") }
+            guard case .boolean(let b) = v else { throw fail("\(section).\(key)", "expected true or false, got \(v.typeAndValue)") }
             return b
         }
 
-        func int(_ t: TOMLTable, _ section: String, _ key: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        func int(_ t: TOMLSubsetDocument.Section, _ section: String, _ key: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int? {
             guard let v = t[key] else { return nil }
-            guard let n = v.int else { throw fail("\(section).\(key)", "expected an integer, got \(describe(v))") }
+            guard case .integer(let n) = v else { throw fail("\(section).\(key)", "expected an integer, got \(v.typeAndValue)") }
             guard range.contains(n) else {
                 throw fail("\(section).\(key)", "\(n) is out of range \(range.lowerBound)...\(range.upperBound)")
             }
@@ -240,10 +250,13 @@ public struct DaemonConfig: Sendable, Equatable {
         }
 
         /// A float or an integer.
-        func number(_ t: TOMLTable, _ section: String, _ key: String, in range: ClosedRange<Double>) throws(ConfigError) -> Double? {
+        func number(_ t: TOMLSubsetDocument.Section, _ section: String, _ key: String, in range: ClosedRange<Double>) throws(ConfigError) -> Double? {
             guard let v = t[key] else { return nil }
-            guard let x = v.double ?? v.int.map(Double.init) else {
-                throw fail("\(section).\(key)", "expected a number, got \(describe(v))")
+            let x: Double
+            switch v {
+            case .float(let f): x = f
+            case .integer(let n): x = Double(n)
+            default: throw fail("\(section).\(key)", "expected a number, got \(v.typeAndValue)")
             }
             guard range.contains(x), x.isFinite else {
                 throw fail("\(section).\(key)", "\(x) is out of range \(range.lowerBound)...\(range.upperBound)")
