@@ -11,6 +11,11 @@ let package = Package(
         .executable(name: "babymonitord", targets: ["babymonitord"]),
         .executable(name: "monitorctl", targets: ["monitorctl"]),
         .executable(name: "crymodel", targets: ["crymodel"]),
+        // Libraries with parsers of untrusted input, for the fuzzing package in Fuzz/.
+        .library(name: "AudioIO", targets: ["AudioIO"]),
+        .library(name: "CryModel", targets: ["CryModel"]),
+        .library(name: "ControlProtocol", targets: ["ControlProtocol"]),
+        .library(name: "MonitorDaemon", targets: ["MonitorDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -85,7 +85,13 @@ public enum WAVReader {
                 throw AudioFileError(path: path,
                                      problem: "sample at frame \(firstFrame + f) is not a finite number (NaN or infinity in float data)")
             }
-            out[f] = Float(mono)
+            // 64-bit float data can hold finite values beyond Float's range (found by fuzz-wav).
+            let sample = Float(mono)
+            guard sample.isFinite else {
+                throw AudioFileError(path: path,
+                                     problem: "sample at frame \(firstFrame + f) is \(mono), beyond the 32-bit float range")
+            }
+            out[f] = sample
         }
     }
 }

@@ -35,7 +35,8 @@ public struct NightClip: Sendable, Equatable {
 }
 
 /// Builds a labelled night of audio: a quiet noise floor with cry episodes (1-3 clips of
-/// one recording joined) and distractor clips at random levels and gaps. Deterministic for
+/// one recording joined; a clip drawn uniformly) and distractor clips (a class drawn
+/// uniformly, then a clip of it) at random levels and gaps. Deterministic for
 /// a seed and a clip list (clips are loaded through `load`, already at `sampleRate`).
 public struct NightComposer {
     public var sampleRate = 8000
@@ -76,6 +77,9 @@ public struct NightComposer {
         var labels: [LabelledCry] = []
         var placements: [Placement] = []
         let byGroup = Dictionary(grouping: cries.indices, by: { cries[$0].group })
+        // Distractors: a class (folder) uniformly, then one of its clips, so that the folder
+        // with the most clips does not make up most of the night.
+        let otherClasses = Dictionary(grouping: others.indices, by: { others[$0].cause }).sorted { $0.key < $1.key }.map(\.value)
         let fade = sampleRate / 100
 
         var cursor = Int(uniform(gapSeconds, &rng) * Double(sampleRate))
@@ -102,7 +106,8 @@ public struct NightComposer {
                     names.append(clip.path)
                 }
             } else {
-                let clip = others[Int(rng.next() % UInt64(others.count))]
+                let members = otherClasses[Int(rng.next() % UInt64(otherClasses.count))]
+                let clip = others[members[Int(rng.next() % UInt64(members.count))]]
                 sound = try load(clip)
                 Self.fadeEdges(&sound, fade)
                 names.append(clip.path)

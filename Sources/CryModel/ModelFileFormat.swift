@@ -179,6 +179,9 @@ extension CryModelFile {
         let hidden = try decode("hidden", as: [Int].self, what: "a JSON array of integers")
         let dense = try decode("dense", as: [Int].self, what: "a JSON array of integers")
         let frontEnd = try decode("front_end", as: FrontEndConfig.self, what: "a front-end configuration")
+        // Before anything derives sizes from it (featureCount = 2 (4 + mfccCount) would
+        // overflow on a corrupt mfccCount, and a 0 Hz rate would divide by zero later).
+        do { try frontEnd.validate() } catch { throw refuse("front_end: \(error)") }
         let configuration = ModelConfiguration(
             task: task, classes: classes, cell: cell, depth: try integer("depth"),
             hidden: hidden, dense: dense, inputSize: try integer("input_size"), frontEnd: frontEnd)

@@ -209,11 +209,14 @@ public final class Daemon: @unchecked Sendable {
                     replayFailure.withLock { $0 = "\(error)" }
                 }
             case .alsa(let pcm):
+                // Device events happen at the capture's position in the stream, ahead of
+                // processing: the processing thread publishes them when it gets there.
                 loop.runLive(device: pcm, open: { try backends.openCapture(pcm, rate, periodMs) }, publish: { event in
-                    let t = Double(self.ring.totalWritten) / Double(rate)
+                    let position = self.ring.totalWritten
+                    let t = Double(position) / Double(rate)
                     switch event {
-                    case .lost(let error): self.publisher.publish(.deviceLost(device: pcm, error: error, tAudio: t))
-                    case .ok: self.publisher.publish(.deviceOK(device: pcm, tAudio: t))
+                    case .lost(let error): self.processing.publish(.deviceLost(device: pcm, error: error, tAudio: t), atSample: position)
+                    case .ok: self.processing.publish(.deviceOK(device: pcm, tAudio: t), atSample: position)
                     }
                 })
             }

@@ -22,6 +22,11 @@ public final class ProcessingLoop: @unchecked Sendable {
     public let stopRequested = ManagedAtomic<Bool>(false)
     private var reportedDropped = 0
     private var reportedXruns = 0
+    /// Capture-side events (device_lost, device_ok) with the stream position where they
+    /// happened: the capture thread runs ahead of processing by the ring's fill, so they
+    /// are published here, once processing reaches that position, to keep the events'
+    /// t_audio in stream order.
+    private let deviceEvents = Locked<[(sample: Int, event: MonitorEvent)]>([])
 
     public init(ring: RingBuffer<Float>, capture: CaptureState, dataReady: Wakeup, publisher: EventPublisher,
                 pipeline: AudioPipeline) {
@@ -34,6 +39,29 @@ public final class ProcessingLoop: @unchecked Sendable {
 
     public var sampleRate: Int { pipeline.sampleRate }
 
+    /// Publishes `event` (any thread) when processing reaches stream sample `sample`, with
+    /// its t_audio set to that position.
+    public func publish(_ event: MonitorEvent, atSample sample: Int) {
+        deviceEvents.withLock { $0.append((sample, event)) }
+        dataReady.signal()
+    }
+
+    /// Publishes the device events at or before `processed` (all of them when `all`: the
+    /// stream ends at `processed`); returns the position of the next one still waiting.
+    private func publishDeviceEvents(upTo processed: Int, all: Bool = false) -> Int? {
+        let (due, next) = deviceEvents.withLock { q -> ([(sample: Int, event: MonitorEvent)], Int?) in
+            let n = all ? q.count : (q.firstIndex { $0.sample > processed } ?? q.count)
+            let due = Array(q.prefix(n))
+            q.removeFirst(n)
+            return (due, q.first?.sample)
+        }
+        for var d in due {
+            d.event.tAudio = Double(min(d.sample, processed)) / Double(sampleRate)
+            publisher.publish(d.event)
+        }
+        return next
+    }
+
     /// Runs until stop is requested, or until a finished input has been drained. Then
     /// finishes the pipeline (final events of a running episode).
     public func run() {
@@ -42,7 +70,11 @@ public final class ProcessingLoop: @unchecked Sendable {
         let publish: (MonitorEvent) -> Void = { [publisher] in publisher.publish($0) }
         while !stopRequested.load(ordering: .acquiring) {
             heartbeat.wrappingIncrement(ordering: .relaxed)
-            let n = chunk.withUnsafeMutableBufferPointer { ring.pop(into: $0) }
+            // Stop at the next device event's position, so it comes out between the
+            // pipeline's events of the samples before and after it.
+            let processed = samplesProcessed.load(ordering: .relaxed)
+            let limit = publishDeviceEvents(upTo: processed).map { min(chunk.count, $0 - processed) } ?? chunk.count
+            let n = chunk.withUnsafeMutableBufferPointer { ring.pop(into: UnsafeMutableBufferPointer(rebasing: $0[0..<limit])) }
             if n > 0 {
                 chunk.withUnsafeBufferPointer { pipeline.process(UnsafeBufferPointer(rebasing: $0[0..<n]), emit: publish) }
                 samplesProcessed.wrappingIncrement(by: n, ordering: .releasing)
@@ -60,6 +92,7 @@ public final class ProcessingLoop: @unchecked Sendable {
         }
         pipeline.finish(emit: publish)
         framesProcessed.store(pipeline.framesProcessed, ordering: .releasing)
+        _ = publishDeviceEvents(upTo: samplesProcessed.load(ordering: .relaxed), all: true)
         tick()
     }
 

@@ -126,6 +126,8 @@ struct DetectionSetCommand: ParsableCommand {
 
     func run() throws {
         var rng = NightRandom(seed: seed)
+        // Its own generator, so the held-out recordings depend on the seed alone (not on --copies).
+        var holdoutRng = NightRandom(seed: seed ^ 0x5EED_0F_4E1D)
         var builder = DetectionSetBuilder()
         builder.sampleRate = rate
         let fm = FileManager.default
@@ -141,7 +143,7 @@ struct DetectionSetCommand: ParsableCommand {
                 // Hold out whole recordings (the group without its folder: one baby across causes).
                 let recording = { (c: NightClip) in String(c.group.split(separator: "/").last ?? "") }
                 var groups = Array(Set(clips.map(recording))).sorted()
-                groups.shuffle(using: &rng)
+                groups.shuffle(using: &holdoutRng)
                 let heldCount = holdout > 0 ? max(1, Int((holdout * Double(groups.count)).rounded())) : 0
                 let held = Set(groups.prefix(heldCount))
                 for (n, clip) in clips.enumerated() {

@@ -94,6 +94,11 @@ import ControlProtocol
         defer { run.stop() }
         #expect(connected(dir))
         let client = try ControlClient(socketPath: dir + "/control.sock", receiveTimeoutSeconds: 10)
+        // The socket answers before the first event is written: wait for that write to fail.
+        #expect(waitUntil {
+            guard let s = try? client.status() else { return false }
+            return s.degraded?.contains("No space left on device") == true && s.pendingEvents >= 2
+        })
         let status = try client.status()
         #expect(status.degraded?.contains("No space left on device") == true, "\(status.degraded ?? "nil")")
         #expect(status.pendingEvents >= 2)
