@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CryModel
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
@@ -23,7 +24,7 @@ public struct DetectionSetBuilder {
     public init() {}
 
     /// One augmented copy of `clip`.
-    public func augment(_ clip: [Float], rng: inout NightRandom) -> [Float] {
+    public func augment(_ clip: [Float], rng: inout SplitMix64) -> [Float] {
         let level = uniform(levelDB, &rng)
         let snr = uniform(snrDB, &rng)
         var out = background(count: clip.count, levelDB: level - snr, rng: &rng)
@@ -34,12 +35,12 @@ public struct DetectionSetBuilder {
     }
 
     /// A background-only clip at a random level: room noise of a random colour.
-    public func backgroundClip(rng: inout NightRandom) -> [Float] {
+    public func backgroundClip(rng: inout SplitMix64) -> [Float] {
         background(count: Int(backgroundSeconds * Double(sampleRate)), levelDB: uniform(backgroundLevelDB, &rng), rng: &rng)
     }
 
     /// Noise of a random colour (white, pink-ish, brown-ish, or hum plus hiss) at `levelDB` RMS.
-    func background(count: Int, levelDB: Double, rng: inout NightRandom) -> [Float] {
+    func background(count: Int, levelDB: Double, rng: inout SplitMix64) -> [Float] {
         var out = [Float](repeating: 0, count: count)
         let kind = rng.next() % 4
         let pole = kind == 1 ? 0.97 : kind == 2 ? 0.995 : 0.0
@@ -66,7 +67,7 @@ public struct DetectionSetBuilder {
         return out
     }
 
-    func uniform(_ r: ClosedRange<Double>, _ rng: inout NightRandom) -> Double {
+    func uniform(_ r: ClosedRange<Double>, _ rng: inout SplitMix64) -> Double {
         r.lowerBound + (r.upperBound - r.lowerBound) * rng.unit()
     }
 }

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CryModel
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
@@ -25,7 +26,7 @@ extension CryDetector {
     /// other than the level are a fixed pseudo-random pattern. Resets the detector.
     public func benchmark(seconds: Double, featureCount: Int = 32) -> DetectorBenchmarkResult {
         let frames = max(1, Int(seconds / configuration.frameSeconds))
-        var rng = NightRandom(seed: 5)
+        var rng = SplitMix64(seed: 5)
         var pattern = (0..<(64 * featureCount)).map { _ in Float(rng.gaussian()) }
         // Feeds one frame at `firstDB` (it sets the noise floor), then times `frames` frames
         // at `levelDB` (+ 0-2 dB of variation).

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CryModel
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
@@ -70,7 +71,7 @@ public struct NightComposer {
     public func compose(cries: [NightClip], others: [NightClip], minutes: Double, seed: UInt64,
                         load: (NightClip) throws -> [Float]) throws -> Night {
         precondition(!cries.isEmpty, "no cry clips")
-        var rng = NightRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let total = Int(minutes * 60 * Double(sampleRate))
         let floorDB = uniform(floorLevelDB, &rng)
         var out = Self.pinkishNoise(count: total, rmsDB: floorDB, rng: &rng)
@@ -165,7 +166,7 @@ public struct NightComposer {
 
     /// Noise whose spectrum falls with frequency (white through a one-pole low-pass, mixed
     /// with some white), scaled to an RMS of `rmsDB` dBFS: the hiss and hum of a quiet room.
-    public static func pinkishNoise(count: Int, rmsDB: Double, rng: inout NightRandom) -> [Float] {
+    public static func pinkishNoise(count: Int, rmsDB: Double, rng: inout SplitMix64) -> [Float] {
         var out = [Float](repeating: 0, count: count)
         var lp = 0.0, sum = 0.0
         for i in 0..<count {
@@ -181,7 +182,7 @@ public struct NightComposer {
         return out
     }
 
-    func uniform(_ r: ClosedRange<Double>, _ rng: inout NightRandom) -> Double {
+    func uniform(_ r: ClosedRange<Double>, _ rng: inout SplitMix64) -> Double {
         r.lowerBound + (r.upperBound - r.lowerBound) * rng.unit()
     }
 }

@@ -38,14 +38,15 @@ final class ClassifierPool: @unchecked Sendable {
         let extractor = extractors[w], classifier = classifiers[w]
         extractor.reset()
         classifier.reset()
-        var last: [Float] = []
+        // The classifier's output stays valid until its next step: keep the view, copy once.
+        var last: UnsafeBufferPointer<Float>?
         audio.samples.withUnsafeBufferPointer { samples in
-            extractor.process(samples) { _, frame in last = Array(classifier.step(frame)) }
+            extractor.process(samples) { _, frame in last = classifier.step(frame) }
         }
-        extractor.finish { _, frame in last = Array(classifier.step(frame)) }
-        guard !last.isEmpty else {
+        extractor.finish { _, frame in last = classifier.step(frame) }
+        guard let last else {
             throw CorpusError(path: path, problem: "too short for one feature frame (\(audio.samples.count) samples at \(sampleRate) Hz)")
         }
-        return last
+        return Array(last)
     }
 }

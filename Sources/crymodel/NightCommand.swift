@@ -1,3 +1,4 @@
+import CryModel
 import ArgumentParser
 import AudioIO
 import CryDetector
@@ -125,9 +126,9 @@ struct DetectionSetCommand: ParsableCommand {
     }
 
     func run() throws {
-        var rng = NightRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         // Its own generator, so the held-out recordings depend on the seed alone (not on --copies).
-        var holdoutRng = NightRandom(seed: seed ^ 0x5EED_0F_4E1D)
+        var holdoutRng = SplitMix64(seed: seed ^ 0x5EED_0F_4E1D)
         var builder = DetectionSetBuilder()
         builder.sampleRate = rate
         let fm = FileManager.default

@@ -1,11 +1,12 @@
+import CryModel
 import Testing
 @testable import CryDetector
 
 /// Generated hops of white noise at a given RMS level (dBFS), 80 samples = 10 ms at 8 kHz.
 struct NoiseSource {
-    var rng: NightRandom
+    var rng: SplitMix64
     var hop = [Float](repeating: 0, count: 80)
-    init(seed: UInt64) { rng = NightRandom(seed: seed) }
+    init(seed: UInt64) { rng = SplitMix64(seed: seed) }
     mutating func next(levelDB: Double) -> [Float] {
         let a = pow10(levelDB / 20)
         for i in hop.indices { hop[i] = Float(a * rng.gaussian()) }

@@ -1,3 +1,4 @@
+import CryModel
 import Testing
 @testable import CryDetector
 
@@ -125,7 +126,7 @@ func episodes(_ p: [Float], gate: [Bool]? = nil, _ c: DetectorConfiguration) -> 
     }
 
     @Test func streamingEqualsOfflineOnRandomSequences() {
-        var rng = NightRandom(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var total = 0, merged = 0
         for trial in 0..<400 {
             let n = 50 + Int(rng.next() % 600)

@@ -1,3 +1,4 @@
+import CryModel
 import Features
 import Testing
 @testable import CryDetector
@@ -22,7 +23,7 @@ final class VoicingModel: CryProbabilityModel {
     /// 40 s at 8 kHz: room noise, voiced "cries" (harmonic tone at 450 Hz with vibrato),
     /// unvoiced bursts (noise), at varied levels.
     func audio() -> [Float] {
-        var rng = NightRandom(seed: 9)
+        var rng = SplitMix64(seed: 9)
         let sr = 8000.0
         var x = NightComposer.pinkishNoise(count: 40 * 8000, rmsDB: -58, rng: &rng)
         let events: [(start: Double, length: Double, voiced: Bool, level: Double)] = [
