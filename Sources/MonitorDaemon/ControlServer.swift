@@ -32,7 +32,10 @@ public final class ControlServer: @unchecked Sendable {
         /// Group that may use the socket (mode 0660); nil keeps the daemon's group.
         public var group: String?
         public var mode: mode_t = 0o660
-        public var maxClients = 128
+        /// Connections served at once; one more gets a `too many clients` error line and is
+        /// closed. Bounded (each costs a descriptor and a queue), with room for issue 6's
+        /// 200 concurrent clients under the default 1024-descriptor limit.
+        public var maxClients = 256
         /// Bytes queued for one client beyond what the kernel took.
         public var clientQueueBytes = 256 * 1024
         /// Events waiting for the server thread (a backstop; the thread drains it at once).
@@ -223,6 +226,8 @@ public final class ControlServer: @unchecked Sendable {
                 if !c.closed && !c.output.isEmpty { flush(c) }
                 if let d = c.closeDeadline, c.output.isEmpty || now >= d { c.closed = true }
             }
+            // Clients refused on accept (not polled yet) whose refusal went out at once.
+            for c in clients where !c.closed && c.closeDeadline != nil && c.output.isEmpty { c.closed = true }
             reap()
         }
         // Last events published before stop (the `stopping` event): best effort, no waiting.
@@ -263,8 +268,7 @@ public final class ControlServer: @unchecked Sendable {
             let c = Client(fd: fd)
             clients.append(c)
             if clients.filter({ !$0.closed }).count > options.maxClients {
-                _ = enqueue(Array(ControlResponse.error("too many clients (\(options.maxClients))").utf8), to: c)
-                drop(c)
+                drop(c, because: "too many clients (\(options.maxClients))")
             }
         }
     }
@@ -351,14 +355,16 @@ public final class ControlServer: @unchecked Sendable {
         return true
     }
 
-    /// Drops a client whose queue overflowed: keeps a partly sent line (no broken line),
-    /// discards the rest, queues the final error line and gives it a short grace to take it.
-    private func drop(_ c: Client) {
+    /// Drops a client (by default: its queue overflowed): keeps a partly sent line (no
+    /// broken line), discards the rest, queues the final error line saying why and gives it
+    /// a short grace to take it.
+    private func drop(_ c: Client, because reason: String? = nil) {
         guard c.closeDeadline == nil else { return }
         let keepFirst = c.sentOfFirst > 0 && !c.output.isEmpty
         c.output = keepFirst ? [c.output[0]] : []
         if !keepFirst { c.sentOfFirst = 0 }
-        let error = Array(ControlResponse.error("too slow: output queue overflowed (\(options.clientQueueBytes) bytes); dropped").utf8)
+        let why = reason ?? "too slow: output queue overflowed (\(options.clientQueueBytes) bytes); dropped"
+        let error = Array(ControlResponse.error(why).utf8)
         c.output.append(error)
         c.queuedBytes = c.output.reduce(0) { $0 + $1.count } - c.sentOfFirst
         c.closeDeadline = monotonicSeconds() + options.dropGraceSeconds
