@@ -1,26 +1,16 @@
 import Foundation
+import CryModel
 
-/// A small, fast, seedable random number generator (SplitMix64), so that splits, sampling
-/// and weight initialisation repeat exactly for a given seed on every platform.
-///
-///     z = (state += 0x9E3779B97F4A7C15)
-///     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-///     z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-///     return z ^ (z >> 31)
+/// The model's SplitMix64 with the draws training needs, so that splits, sampling and weight
+/// initialisation repeat exactly for a given seed on every platform.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var base: SplitMix64
 
     public init(seed: UInt64) {
-        state = seed
+        base = SplitMix64(seed: seed)
     }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { base.next() }
 
     /// A uniform integer in `range`, by rejection: the same draws on every platform
     /// (the standard library's `Int.random(in:using:)` does not promise its algorithm).
