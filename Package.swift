@@ -43,16 +43,24 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // What the three programs share: exit codes per interfaces.md.
+        .target(name: "CommandLineSupport", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
         // Programs: thin over the libraries.
         .executableTarget(name: "crymodel", dependencies: [
+            "CommandLineSupport",
             "AudioIO", "Features", "CryModel", "CryTraining", "CryDetector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "babymonitord", dependencies: [
+            "CommandLineSupport",
             "MonitorDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "monitorctl", dependencies: [
+            "CommandLineSupport",
             "ControlProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

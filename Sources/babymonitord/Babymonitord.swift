@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import CommandLineSupport
 import MonitorDaemon
 
 let defaultConfigPath = "/etc/babymonitor/babymonitor.toml"
@@ -20,20 +21,8 @@ struct Babymonitord: ParsableCommand {
             """,
         version: babymonitorVersion)
 
-    /// ArgumentParser exits 64 on a usage error; the project's contract (interfaces.md) is 2.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            if exitCode(for: error).rawValue == 64 {
-                var line = fullMessage(for: error) + "\n"
-                line.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
-                exit(withError: ExitCode(2))
-            }
-            exit(withError: error)
-        }
-    }
+    /// Usage errors exit 2 (interfaces.md), not ArgumentParser's 64.
+    static func main() { mainWithProjectExitCodes() }
 
     @Option(help: ArgumentHelp("Configuration file (default: \(defaultConfigPath) if it exists, else built-in defaults).",
                                valueName: "PATH"))

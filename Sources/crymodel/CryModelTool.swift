@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 
 /// `crymodel`: offline model work. Each subcommand lives in its own file.
 @main
@@ -21,18 +22,6 @@ struct CryModelTool: ParsableCommand {
         ]
     )
 
-    /// ArgumentParser exits 64 on a usage error; the project's contract (interfaces.md) is 2.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            let code = exitCode(for: error)
-            if code.rawValue == 64 {
-                FileHandleStderr.write(fullMessage(for: error) + "\n")
-                exit(withError: ExitCode(2))
-            }
-            exit(withError: error)
-        }
-    }
+    /// Usage errors exit 2 (interfaces.md), not ArgumentParser's 64.
+    static func main() { mainWithProjectExitCodes() }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import CommandLineSupport
 import ControlProtocol
 
 /// sysexits codes (interfaces.md).
@@ -21,20 +22,8 @@ struct Monitorctl: ParsableCommand {
         discussion: "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 69 no daemon at the socket.",
         subcommands: [Status.self, Events.self])
 
-    /// ArgumentParser exits 64 on a usage error; the project's contract (interfaces.md) is 2.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            if exitCode(for: error).rawValue == 64 {
-                var line = fullMessage(for: error) + "\n"
-                line.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
-                exit(withError: ExitCode(2))
-            }
-            exit(withError: error)
-        }
-    }
+    /// Usage errors exit 2 (interfaces.md), not ArgumentParser's 64.
+    static func main() { mainWithProjectExitCodes() }
 
     @Option(name: .long, help: ArgumentHelp("Control socket of the daemon (default: $BABYMONITOR_SOCKET or \(defaultSocketPath)).",
                                             valueName: "PATH"))
