@@ -287,12 +287,12 @@ private struct TOMLSubsetParser {
             if peek(1) == UInt8(ascii: "\"") && peek(2) == UInt8(ascii: "\"") {
                 throw fail("multi-line strings (\"\"\") are \(unsupported)")
             }
-            return .string(try basicString())
+            return .string(try quotedString(literal: false))
         case UInt8(ascii: "'"):
             if peek(1) == UInt8(ascii: "'") && peek(2) == UInt8(ascii: "'") {
                 throw fail("multi-line strings (''') are \(unsupported)")
             }
-            return .string(try literalString())
+            return .string(try quotedString(literal: true))
         case UInt8(ascii: "["):
             throw fail("arrays are \(unsupported)")
         case UInt8(ascii: "{"):
@@ -315,25 +315,28 @@ private struct TOMLSubsetParser {
         }
     }
 
-    /// "...", at the opening quote.
-    mutating func basicString() throws(TOMLSubsetError) -> String {
+    /// "..." (basic: backslash escapes) or '...' (literal: none), at the opening quote.
+    mutating func quotedString(literal: Bool) throws(TOMLSubsetError) -> String {
         let open = i
+        let quote = literal ? UInt8(ascii: "'") : UInt8(ascii: "\"")
         i += 1
         var out: [UInt8] = []
         while true {
             guard let b = peek() else { throw fail("unterminated string (opened at column \(column(at: open)))") }
             switch b {
-            case UInt8(ascii: "\""):
+            case quote:
                 i += 1
                 return String(decoding: out, as: UTF8.self)
-            case UInt8(ascii: "\\"):
+            case UInt8(ascii: "\\") where !literal:
                 try escape(into: &out)
             case UInt8(ascii: "\n"), 0x0D:
                 throw fail("unterminated string (opened at column \(column(at: open)))")
             case 0x09:
                 out.append(b); i += 1
             case 0x00..<0x20, 0x7F:
-                throw fail("control character \(Self.describe(b)) in a string; write it as an escape (\\t, \\n, \\uXXXX)")
+                throw fail(literal
+                    ? "control character \(Self.describe(b)) in a literal string"
+                    : "control character \(Self.describe(b)) in a string; write it as an escape (\\t, \\n, \\uXXXX)")
             case 0x80...:
                 try copyNonASCII(into: &out, context: "a string")
             default:
@@ -383,31 +386,6 @@ private struct TOMLSubsetParser {
         case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt32(b - UInt8(ascii: "a") + 10)
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt32(b - UInt8(ascii: "A") + 10)
         default: return nil
-        }
-    }
-
-    /// '...', at the opening quote: no escapes.
-    mutating func literalString() throws(TOMLSubsetError) -> String {
-        let open = i
-        i += 1
-        var out: [UInt8] = []
-        while true {
-            guard let b = peek() else { throw fail("unterminated string (opened at column \(column(at: open)))") }
-            switch b {
-            case UInt8(ascii: "'"):
-                i += 1
-                return String(decoding: out, as: UTF8.self)
-            case UInt8(ascii: "\n"), 0x0D:
-                throw fail("unterminated string (opened at column \(column(at: open)))")
-            case 0x09:
-                out.append(b); i += 1
-            case 0x00..<0x20, 0x7F:
-                throw fail("control character \(Self.describe(b)) in a literal string")
-            case 0x80...:
-                try copyNonASCII(into: &out, context: "a string")
-            default:
-                out.append(b); i += 1
-            }
         }
     }
 
