@@ -25,8 +25,8 @@ public struct DetectionSetBuilder {
 
     /// One augmented copy of `clip`.
     public func augment(_ clip: [Float], rng: inout SplitMix64) -> [Float] {
-        let level = uniform(levelDB, &rng)
-        let snr = uniform(snrDB, &rng)
+        let level = rng.uniform(in: levelDB)
+        let snr = rng.uniform(in: snrDB)
         var out = background(count: clip.count, levelDB: level - snr, rng: &rng)
         guard let (_, _, rms) = NightComposer.audiblePart(clip, hop: max(1, sampleRate / 100)) else { return out }
         let g = Float(pow(10, level / 20) / rms)
@@ -36,7 +36,7 @@ public struct DetectionSetBuilder {
 
     /// A background-only clip at a random level: room noise of a random colour.
     public func backgroundClip(rng: inout SplitMix64) -> [Float] {
-        background(count: Int(backgroundSeconds * Double(sampleRate)), levelDB: uniform(backgroundLevelDB, &rng), rng: &rng)
+        background(count: Int(backgroundSeconds * Double(sampleRate)), levelDB: rng.uniform(in: backgroundLevelDB), rng: &rng)
     }
 
     /// Noise of a random colour (white, pink-ish, brown-ish, or hum plus hiss) at `levelDB` RMS.
@@ -61,13 +61,7 @@ public struct DetectionSetBuilder {
             out[i] = Float(x)
             sum += x * x
         }
-        guard count > 0, sum > 0 else { return out }
-        let g = Float(pow(10, levelDB / 20) / (sum / Double(count)).squareRoot())
-        for i in 0..<count { out[i] *= g }
+        scale(&out, sumOfSquares: sum, toRMSdB: levelDB)
         return out
-    }
-
-    func uniform(_ r: ClosedRange<Double>, _ rng: inout SplitMix64) -> Double {
-        r.lowerBound + (r.upperBound - r.lowerBound) * rng.unit()
     }
 }

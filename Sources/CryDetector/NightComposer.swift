@@ -73,7 +73,7 @@ public struct NightComposer {
         precondition(!cries.isEmpty, "no cry clips")
         var rng = SplitMix64(seed: seed)
         let total = Int(minutes * 60 * Double(sampleRate))
-        let floorDB = uniform(floorLevelDB, &rng)
+        let floorDB = rng.uniform(in: floorLevelDB)
         var out = Self.pinkishNoise(count: total, rmsDB: floorDB, rng: &rng)
         var labels: [LabelledCry] = []
         var placements: [Placement] = []
@@ -83,7 +83,7 @@ public struct NightComposer {
         let otherClasses = Dictionary(grouping: others.indices, by: { others[$0].cause }).sorted { $0.key < $1.key }.map(\.value)
         let fade = sampleRate / 100
 
-        var cursor = Int(uniform(gapSeconds, &rng) * Double(sampleRate))
+        var cursor = Int(rng.uniform(in: gapSeconds) * Double(sampleRate))
         while cursor < total {
             let isCry = others.isEmpty || rng.unit() < cryShare
             var sound: [Float] = []
@@ -114,9 +114,9 @@ public struct NightComposer {
                 names.append(clip.path)
                 cause = clip.cause
             }
-            let levelDB = uniform(isCry ? cryLevelDB : otherLevelDB, &rng)
+            let levelDB = rng.uniform(in: isCry ? cryLevelDB : otherLevelDB)
             guard let (audibleStart, audibleEnd, rms) = Self.audiblePart(sound, hop: sampleRate / 100) else {
-                cursor += Int(uniform(gapSeconds, &rng) * Double(sampleRate))
+                cursor += Int(rng.uniform(in: gapSeconds) * Double(sampleRate))
                 continue
             }
             let gain = Float(pow(10, levelDB / 20) / rms)
@@ -128,7 +128,7 @@ public struct NightComposer {
                 placements.append(Placement(start: start, end: end, isCry: isCry, cause: cause, levelDB: levelDB, clips: names))
                 if isCry { labels.append(LabelledCry(start: start, end: end, cause: cause)) }
             }
-            cursor += sound.count + Int(uniform(gapSeconds, &rng) * Double(sampleRate))
+            cursor += sound.count + Int(rng.uniform(in: gapSeconds) * Double(sampleRate))
         }
         for i in out.indices { out[i] = max(-1, min(1, out[i])) }
         return Night(samples: out, labels: labels, placements: placements, floorLevelDB: floorDB)
@@ -176,13 +176,7 @@ public struct NightComposer {
             out[i] = Float(x)
             sum += x * x
         }
-        guard count > 0, sum > 0 else { return out }
-        let g = Float(pow(10, rmsDB / 20) / (sum / Double(count)).squareRoot())
-        for i in 0..<count { out[i] *= g }
+        scale(&out, sumOfSquares: sum, toRMSdB: rmsDB)
         return out
-    }
-
-    func uniform(_ r: ClosedRange<Double>, _ rng: inout SplitMix64) -> Double {
-        r.lowerBound + (r.upperBound - r.lowerBound) * rng.unit()
     }
 }
