@@ -147,3 +147,21 @@ public struct SVGLinePlot: Sendable {
         return s
     }
 }
+
+/// "Choose by grouped cross-validation, then train on the whole corpus": the configuration
+/// with the best mean cross-validated UAR (the first on a tie), trained for the mean of its
+/// folds' best epochs, rounded (each fold's best epoch was chosen on that fold's inner
+/// validation part, never on its test part).
+public enum CrossValidationSelection {
+    /// - meanUARs: per configuration, its pooled test UAR averaged over seeds.
+    /// - bestEpochs: per configuration, the best epoch of every fold (of every seed).
+    public static func select(meanUARs: [Double], bestEpochs: [[Int]]) -> (index: Int, epochs: Int)? {
+        guard !meanUARs.isEmpty, meanUARs.count == bestEpochs.count else { return nil }
+        var best = 0
+        for i in meanUARs.indices where meanUARs[i] > meanUARs[best] { best = i }
+        let epochs = bestEpochs[best]
+        guard !epochs.isEmpty else { return nil }
+        let mean = Double(epochs.reduce(0, +)) / Double(epochs.count)
+        return (best, max(1, Int(mean.rounded())))
+    }
+}

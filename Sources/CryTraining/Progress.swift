@@ -29,9 +29,12 @@ public final class TrainingProgressPrinter {
     }
 
     public func epochDone(_ s: EpochSummary) {
-        let line = "epoch \(s.epoch)/\(totalEpochs)  loss \(formatFixed(s.meanLoss, 4))  val UAR \(formatFixed(s.validationUAR, 3))"
-            + "  val macro-F1 \(formatFixed(s.validationMacroF1, 3))  \(formatFixed(s.seconds, 1)) s"
-            + "  \(Int(s.framesPerSecond.rounded())) frames/s\(s.isBest ? "  *best" : "")"
+        let validation = s.hasValidation
+            ? "  val UAR \(formatFixed(s.validationUAR, 3))  val macro-F1 \(formatFixed(s.validationMacroF1, 3))"
+            : "  (no validation part)"
+        let line = "epoch \(s.epoch)/\(totalEpochs)  loss \(formatFixed(s.meanLoss, 4))" + validation
+            + "  \(formatFixed(s.seconds, 1)) s  \(Int(s.framesPerSecond.rounded())) frames/s"
+            + (s.isBest && s.hasValidation ? "  *best" : "")
         write((isTerminal ? "\r\u{1B}[2K" : "") + line + "\n")
     }
 

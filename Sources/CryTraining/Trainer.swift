@@ -30,6 +30,9 @@ public struct EpochSummary: Sendable, Equatable {
     /// Training frames (sum of crop lengths) per second of gradient computation.
     public var framesPerSecond: Double
     public var isBest: Bool
+    /// False when training without a validation part (`train --all-groups`): the
+    /// validation figures are then 0 and mean nothing.
+    public var hasValidation = true
 }
 
 public struct TrainingResult<Model: TrainableModel>: Sendable {
@@ -163,7 +166,8 @@ public final class Trainer<Model: TrainableModel> {
             let summary = EpochSummary(
                 epoch: epoch, meanLoss: lossSum / Double(batchesPerEpoch), validationUAR: uar,
                 validationMacroF1: report?.macroF1 ?? 0, seconds: Date().timeIntervalSince(epochStart),
-                framesPerSecond: gradientSeconds > 0 ? Double(frames) / gradientSeconds : 0, isBest: improved)
+                framesPerSecond: gradientSeconds > 0 ? Double(frames) / gradientSeconds : 0, isBest: improved,
+                hasValidation: report != nil)
             history.append(summary)
             epochDone(summary)
             if opts.patience > 0 && sinceBest >= opts.patience { stoppedEarly = true; break }

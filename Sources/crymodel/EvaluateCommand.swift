@@ -37,6 +37,10 @@ struct EvaluateCommand: ParsableCommand {
                 throw fail("\(model): no test_groups in the model's metadata (not written by crymodel train); use --split all",
                            code: SysExit.dataError)
             }
+            guard file.extras["all_groups"] != "true" else {
+                throw fail("\(model): trained on every group (--all-groups), so it has no held-out test groups; its figures are the cross-validation ones that chose it (crymodel experiment --folds)",
+                           code: SysExit.dataError)
+            }
             clips = clips.filter { groups.contains($0.group) }
             guard !clips.isEmpty else {
                 throw fail("none of the model's \(groups.count) held-out groups is in \(data.joined(separator: ", ")) (pass the folder it was trained on)",

@@ -68,6 +68,12 @@ struct ExperimentCommand: ParsableCommand {
         let classes = corpus.classes
         var experiment = ExperimentResults(commandLine: commandLine, classes: classes, variants: variants,
                                            folds: folds, options: setup.options)
+        // What `train --all-groups` needs besides the cell, depth and epochs the selection picks.
+        experiment.trainArguments = ["--task", common.task] + common.data.flatMap { ["--data", $0] }
+            + ["--hidden", setup.hidden.map(String.init).joined(separator: ","),
+               "--dense", setup.dense.isEmpty ? "" : setup.dense.map(String.init).joined(separator: ","),
+               "--batch", "\(common.batch)", "--lr", "\(common.lr)", "--beta2", "\(common.beta2)", "--l2", "\(common.l2)",
+               "--min-crop", "\(common.minCrop)", "--seed", "\(seedList[0])"].map(TrainingCLI.shellQuoted)
         seeds: for seed in seedList {
             var options = setup.options
             options.seed = seed
@@ -142,7 +148,7 @@ struct ExperimentCommand: ParsableCommand {
                 seedRows.append(ExperimentRow(
                     name: v.name, report: ClassificationReport(actual: actual, predicted: predicted, classes: classes),
                     parameters: parameters, secondsPerEpoch: seconds / Double(max(1, epochsRun)),
-                    bestEpoch: bestEpochs.reduce(0, +) / bestEpochs.count, epochs: epochsRun / foldUARs.count,
+                    bestEpoch: bestEpochs.reduce(0, +) / bestEpochs.count, bestEpochs: bestEpochs, epochs: epochsRun / foldUARs.count,
                     validationUAR: validationUARs.reduce(0, +) / Double(validationUARs.count), foldUARs: foldUARs,
                     seed: seed, validationCurve: curve))
             }
@@ -159,6 +165,7 @@ struct ExperimentCommand: ParsableCommand {
                 }
                 print(ExperimentRow.table(seedRows, classes: classes), terminator: "")
             }
+            if folds != nil, !json, let selection = experiment.selection { print(selection.text) }
             // Written after every seed, so an interrupted run still leaves the finished seeds.
             if let out { try writeReport(experiment, to: out, printer: printer) }
         }
@@ -201,6 +208,26 @@ struct ExperimentResults {
     var baselines: [ClassificationReport] = []
     var testClipCounts: [Int] = []
     var microsecondsPerFrame: [Int: Double] = [:]
+    /// `crymodel train` options for the selected model, except cell, depth and epochs.
+    var trainArguments: [String] = []
+
+    /// With cross-validation: the model with the best mean pooled UAR over the seeds, and
+    /// the epoch count to train it for on every group: the mean of its folds' best epochs
+    /// (each chosen by that fold's inner validation part), rounded.
+    var selection: (variant: ExperimentVariant, uar: Double, epochs: Int, text: String)? {
+        guard folds != nil, !rows.isEmpty else { return nil }
+        let means = variants.indices.map { v in SpreadStatistics(rows.map { $0[v].report.uar }).mean }
+        let epochs = variants.indices.map { v in rows.flatMap { $0[v].bestEpochs } }
+        guard let (v, n) = CrossValidationSelection.select(meanUARs: means, bestEpochs: epochs) else { return nil }
+        let variant = variants[v]
+        let command = (["crymodel", "train"] + trainArguments
+            + ["--cell", variant.cell.rawValue] + (variant.cell == .attgate ? ["--depth", "\(variant.depth)"] : [])
+            + ["--epochs", "\(n)", "--all-groups", "--out", "MODEL.safetensors"]).joined(separator: " ")
+        let text = "selected by cross-validation: \(variant.name) (mean pooled UAR \(formatFixed(means[v], 3)); "
+            + "best epochs per fold \(epochs[v].map(String.init).joined(separator: ", ")) -> \(n) epochs)\n"
+            + "train it on every group with:\n    \(command)"
+        return (variant, means[v], n, text)
+    }
 
     func markdown() -> String {
         let n = seeds.count
@@ -250,6 +277,13 @@ struct ExperimentResults {
         s += "Train s/epoch is wall time per epoch (gradients on \(options.threads) threads plus validation), mean over seeds, on a machine shared with other jobs: it varies with the load. "
         s += "µs/frame: one streaming network step per 10 ms frame on one thread (`NetworkBenchmark.measureStep`), front end excluded.\n\n"
         s += "Validation UAR per epoch (seed \(seeds[0])): [validation-uar.svg](validation-uar.svg).\n"
+        if let selection {
+            s += "\n## Selection\n\nThe model with the best mean cross-validated UAR, and the mean of its folds' best epochs "
+            s += "(each fold's early stopping looked only at that fold's inner validation part):\n\n"
+            s += selection.text.split(separator: "\n").map { $0.hasPrefix("    ") ? String($0) : "    " + $0 }.joined(separator: "\n")
+            s += "\n\nThe differences between models are to be read against the spread across folds and seeds above: "
+            s += "a selection among models at chance picks noise.\n"
+        }
         return s
     }
 }
@@ -260,6 +294,8 @@ struct ExperimentRow {
     var parameters: Int
     var secondsPerEpoch: Double
     var bestEpoch: Int
+    /// Best epoch of each fold (one value without --folds).
+    var bestEpochs: [Int] = []
     var epochs: Int
     var validationUAR: Double
     /// Test UAR of each fold (one value without --folds).

@@ -17,6 +17,12 @@ struct TrainCommand: ParsableCommand {
             20% of the groups are held out for testing and recorded in the model file: \
             measure them with `crymodel evaluate --split test`. Model selection uses the \
             validation part only. Ctrl-C writes the best model so far.
+
+            --all-groups trains on every group for exactly --epochs epochs, with no \
+            validation or test part and no early stopping: the last step of "choose by \
+            grouped cross-validation (crymodel experiment --folds K, which prints the chosen \
+            model and epoch count), then train on the whole corpus". Such a model has no \
+            held-out groups; its honest figures are the cross-validation ones.
             """)
 
     @OptionGroup var common: TrainingArguments
@@ -25,6 +31,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Attention depth L (attgate; default 1; lstm/gru: 0).")
     var depth: Int?
     @Option(help: "Output model file.") var out: String
+    @Flag(help: "Train on every group for exactly --epochs epochs (no validation/test part, no early stopping).")
+    var allGroups = false
 
     func run() throws {
         let setup = try TrainingSetup(common, cell: cell, depth: depth)
@@ -37,7 +45,10 @@ struct TrainCommand: ParsableCommand {
         do {
             let corpus = try TrainingPipeline.loadCorpus(task: setup.task, directories: data)
             printer.message(TrainingCLI.describe(corpus))
-            prepared = try TrainingPipeline.prepare(corpus: corpus, frontEnd: setup.frontEnd, seed: common.seed, threads: threads)
+            // --all-groups: every group in the training part (the split then places nothing elsewhere).
+            prepared = try TrainingPipeline.prepare(corpus: corpus, frontEnd: setup.frontEnd, seed: common.seed,
+                                                    testFraction: allGroups ? 0 : 0.2,
+                                                    validationFraction: allGroups ? 0 : 0.2, threads: threads)
         } catch {
             throw fail("\(error)", code: TrainingCLI.sysExit(for: error))
         }
@@ -54,9 +65,10 @@ struct TrainCommand: ParsableCommand {
         if result.interrupted && result.bestEpoch == 0 {
             throw fail("interrupted before the first epoch ended; no model written", code: SysExit.failure)
         }
-        let file = TrainingPipeline.modelFile(
+        var file = TrainingPipeline.modelFile(
             network: network, data: prepared, result: result, options: setup.options,
             commandLine: CommandLine.arguments.map(TrainingCLI.shellQuoted).joined(separator: " "), directories: data)
+        if allGroups { file.extras["all_groups"] = "true" }
         do {
             try file.write(to: out)
         } catch {
@@ -67,6 +79,10 @@ struct TrainCommand: ParsableCommand {
             print(v.formattedTable(), terminator: "")
         }
         let how = result.interrupted ? " (interrupted)" : result.stoppedEarly ? " (early stop)" : ""
+        if allGroups {
+            print("wrote \(out)\(how): \(result.history.count) epochs on all \(prepared.split.train.count) clips in \(prepared.groups(of: prepared.split.train).count) groups; no held-out groups (its figures are the cross-validation ones)")
+            return
+        }
         print("wrote \(out)\(how); held-out test: \(prepared.split.test.count) clips in \(prepared.groups(of: prepared.split.test).count) groups (crymodel evaluate --model \(out) --data ... --split test)")
     }
 }

@@ -65,6 +65,55 @@ import Testing
     }
 }
 
+/// `train --all-groups`: no validation part, so no early stopping and no selection.
+@Suite struct TrainingWithoutValidationTests {
+    @Test func runsEveryEpochAndKeepsTheLastModel() throws {
+        var rng = SeededGenerator(seed: 5)
+        var features: [ClipFeatures] = [], labels: [Int] = []
+        for i in 0..<12 {
+            let n = 15
+            let v = (0..<(n * 3)).map { _ in rng.nextGaussian() + Float(i % 2) }
+            features.append(ClipFeatures(frameCount: n, featureCount: 3, values: v))
+            labels.append(i % 2)
+        }
+        var options = TrainingOptions()
+        options.epochs = 4
+        options.batchSize = 6
+        options.minimumCropFrames = 10
+        options.patience = 1   // would stop after one epoch without improvement if there were a validation part
+        let config = ModelConfiguration(classes: ["a", "b"], cell: .lstm, hidden: [4], dense: [], inputSize: 3)
+        let trainer = Trainer(model: CryNetworkTrainable(network: try CryNetwork<Float>.random(configuration: config, seed: 2)),
+                              features: features, labels: labels, classes: ["a", "b"], trainClips: Array(0..<12),
+                              validationClips: [], options: options)
+        var printed: [String] = []
+        let printer = TrainingProgressPrinter(totalEpochs: 4, isTerminal: false, write: { printed.append($0) })
+        let result = trainer.run(epochDone: { printer.epochDone($0) })
+        #expect(result.history.count == 4)
+        #expect(!result.stoppedEarly)
+        #expect(result.bestEpoch == 4)
+        #expect(result.bestValidation == nil)
+        #expect(result.history.allSatisfy { !$0.hasValidation })
+        // The progress line says there is no validation part instead of printing a UAR of 0.
+        #expect(printed.count == 4 && printed.allSatisfy { $0.contains("no validation part") && !$0.contains("val UAR") })
+    }
+}
+
+@Suite struct CrossValidationSelectionTests {
+    @Test func picksTheBestMeanUARAndItsMeanBestEpoch() throws {
+        let s = try #require(CrossValidationSelection.select(meanUARs: [0.20, 0.31, 0.25],
+                                                             bestEpochs: [[3, 4], [5, 8, 6, 9], [20]]))
+        #expect(s.index == 1)
+        #expect(s.epochs == 7)   // (5 + 8 + 6 + 9) / 4 = 7
+    }
+
+    @Test func firstWinsATieAndEpochsAreAtLeastOne() throws {
+        let s = try #require(CrossValidationSelection.select(meanUARs: [0.3, 0.3], bestEpochs: [[0, 0], [9]]))
+        #expect(s.index == 0 && s.epochs == 1)
+        #expect(CrossValidationSelection.select(meanUARs: [], bestEpochs: []) == nil)
+        #expect(CrossValidationSelection.select(meanUARs: [0.2], bestEpochs: [[]]) == nil)
+    }
+}
+
 @Suite struct ModelFileMetadataTests {
     @Test func testGroupsSurviveTheModelFile() throws {
         let config = ModelConfiguration(classes: ["a", "b"], cell: .lstm, hidden: [4], dense: [])

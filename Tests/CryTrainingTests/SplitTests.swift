@@ -27,6 +27,15 @@ private func syntheticCorpus() -> (labels: [Int], groups: [String]) {
         }
     }
 
+    /// `train --all-groups`: with both fractions 0 every clip is in the training part.
+    @Test func zeroFractionsPutEveryGroupInTraining() {
+        let (labels, groups) = syntheticCorpus()
+        let split = GroupedSplitter.split(labels: labels, groups: groups, classCount: 4,
+                                          testFraction: 0, validationFraction: 0, seed: 3)
+        #expect(split.train == Array(labels.indices))
+        #expect(split.validation.isEmpty && split.test.isEmpty)
+    }
+
     @Test func deterministicForASeed() {
         let (labels, groups) = syntheticCorpus()
         let a = GroupedSplitter.split(labels: labels, groups: groups, classCount: 4, seed: 7)
