@@ -15,8 +15,10 @@ def x_of(fa):
     v = max(fa, XMIN)
     return L + (math.log10(v) - math.log10(XMIN)) / (math.log10(XMAX) - math.log10(XMIN)) * (W - L - R)
 
+YMIN = 0.5  # recall axis from 0.5: every point of interest is above it; lower points sit on the axis
+
 def y_of(recall):
-    return T + (1 - recall) * (H - T - B)
+    return T + (1 - max(recall, YMIN)) / (1 - YMIN) * (H - T - B)
 
 out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
        f'<rect width="{W}" height="{H}" fill="white"/>']
@@ -24,13 +26,13 @@ for d in range(-1, 4):
     x = x_of(10 ** d)
     out.append(f'<line x1="{x:.1f}" y1="{T}" x2="{x:.1f}" y2="{H-B}" stroke="#ddd"/>')
     out.append(f'<text x="{x:.1f}" y="{H-B+16}" text-anchor="middle">{10**d:g}</text>')
-for r in [0, 0.2, 0.4, 0.6, 0.8, 0.95, 1.0]:
+for r in [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]:
     y = y_of(r)
     out.append(f'<line x1="{L}" y1="{y:.1f}" x2="{W-R}" y2="{y:.1f}" stroke="{"#f99" if r == 0.95 else "#ddd"}"/>')
     out.append(f'<text x="{L-6}" y="{y+4:.1f}" text-anchor="end">{r:g}</text>')
 x2 = x_of(2)
 out.append(f'<line x1="{x2:.1f}" y1="{T}" x2="{x2:.1f}" y2="{H-B}" stroke="#f99" stroke-dasharray="4,3"/>')
-out.append(f'<text x="{x2+4:.1f}" y="{T+12}" fill="#c44">target: recall 0.95, 2 FA/h</text>')
+out.append(f'<text x="{x2+4:.1f}" y="{H-B-8}" fill="#c44">target: recall &#8805; 0.95 at &#8804; 2 FA/h (upper left)</text>')
 out.append(f'<text x="{(L+W-R)/2}" y="{H-20}" text-anchor="middle">false alarms per hour (log; 0 drawn at 0.1)</text>')
 out.append(f'<text x="18" y="{(T+H-B)/2}" text-anchor="middle" transform="rotate(-90 18 {(T+H-B)/2})">recall</text>')
 for i, arg in enumerate(sys.argv[1:]):
@@ -45,6 +47,6 @@ for i, arg in enumerate(sys.argv[1:]):
     out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (c, " ".join(f"{x_of(a):.1f},{y_of(b):.1f}" for a, b, _ in pts)))
     for a, b, p in pts:
         out.append(f'<circle cx="{x_of(a):.1f}" cy="{y_of(b):.1f}" r="3" fill="{c}"><title>{name} {p}: recall {b}, {a} FA/h</title></circle>')
-    out.append(f'<text x="{L+10}" y="{H-B-12-16*i}" fill="{c}">{name}</text>')
+    out.append(f'<text x="{W-R-10}" y="{H-B-30-16*i}" fill="{c}" text-anchor="end">{name}</text>')
 out.append("</svg>")
 print("\n".join(out))

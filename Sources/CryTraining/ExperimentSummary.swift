@@ -130,7 +130,8 @@ public struct SVGLinePlot: Sendable {
         for r in references {
             let y = py(r.y)
             s += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(left + pw))\" y2=\"\(f(y))\" stroke=\"#555555\" stroke-dasharray=\"6 4\"/>\n"
-            s += "<text x=\"\(f(left + pw - 4))\" y=\"\(f(y - 4))\" text-anchor=\"end\" fill=\"#555555\">\(Self.escape(r.label))</text>\n"
+            // The label sits in the right margin beside its line, where no curve is drawn.
+            s += "<text x=\"\(f(left + pw + 8))\" y=\"\(f(y + 4))\" fill=\"#555555\">\(Self.escape(r.label))</text>\n"
         }
         for (i, line) in series.enumerated() {
             let color = Self.palette[i % Self.palette.count]
