@@ -122,11 +122,8 @@ struct DetectionSetCommand: ParsableCommand {
     @Option(help: "Share of each folder's recordings held out for evaluation.") var holdout: Double = 0
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Sample rate in Hz (the model's analysis rate).") var rate: Int = 8000
-    @Option(help: "Generated laugh-like clips (class other; see LaughSynthesizer), augmented like the others.")
-    var laughs: Int = 0
 
     func validate() throws {
-        guard laughs >= 0 else { throw ValidationError("--laughs \(laughs): must be >= 0") }
         guard !cryDirectories.isEmpty, !otherDirectories.isEmpty else { throw ValidationError("give --cries and --others folders") }
         guard copies >= 1 else { throw ValidationError("--copies \(copies): must be >= 1") }
         if let otherCopies, otherCopies < 1 { throw ValidationError("--other-copies \(otherCopies): must be >= 1") }
@@ -192,12 +189,6 @@ struct DetectionSetCommand: ParsableCommand {
                     if isCry { counts.cry += clipCopies } else { counts.other += clipCopies }
                 }
             }
-        }
-        let laughter = LaughSynthesizer(sampleRate: rate)
-        for l in 0..<laughs {
-            // Each generated laugh is its own group: its voice and rhythm are drawn anew.
-            try write(builder.augment(laughter.clip(seconds: 5, rng: &rng), rng: &rng), class: "other", name: "generated.laugh\(l)_0")
-            counts.other += 1
         }
         for b in 0..<backgrounds {
             try write(builder.backgroundClip(rng: &rng), class: "other", name: "generated.noise\(b)_0")
