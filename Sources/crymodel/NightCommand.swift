@@ -114,10 +114,6 @@ struct DetectionSetCommand: ParsableCommand {
     @Option(name: .customLong("others"), help: "Folder of non-cry clips (recursive; repeatable).") var otherDirectories: [String] = []
     @Option(help: "Output folder.") var out: String
     @Option(help: "Augmented copies per clip.") var copies: Int = 2
-    @Option(help: "Augmented copies per non-cry clip (default: --copies); more copies of the few distractor recordings.")
-    var otherCopies: Int?
-    @Option(help: "Speed perturbation: each copy is played at a random speed in [1-S, 1+S] (pitch and tempo together; 0: off).")
-    var speed: Double = 0
     @Option(help: "Generated background-only clips (class other).") var backgrounds: Int = 80
     @Option(help: "Share of each folder's recordings held out for evaluation.") var holdout: Double = 0
     @Option(help: "Random seed.") var seed: UInt64 = 1
@@ -126,8 +122,6 @@ struct DetectionSetCommand: ParsableCommand {
     func validate() throws {
         guard !cryDirectories.isEmpty, !otherDirectories.isEmpty else { throw ValidationError("give --cries and --others folders") }
         guard copies >= 1 else { throw ValidationError("--copies \(copies): must be >= 1") }
-        if let otherCopies, otherCopies < 1 { throw ValidationError("--other-copies \(otherCopies): must be >= 1") }
-        guard (0..<0.5).contains(speed) else { throw ValidationError("--speed \(speed): must be in [0, 0.5)") }
         guard (0..<1).contains(holdout) else { throw ValidationError("--holdout \(holdout): must be in [0, 1)") }
     }
 
@@ -170,23 +164,11 @@ struct DetectionSetCommand: ParsableCommand {
                     }
                     // The recording alone (no cause folder): a baby with clips of several causes is one group.
                     let name = recording(clip)
-                    let clipCopies = isCry ? copies : (otherCopies ?? copies)
-                    for k in 0..<clipCopies {
-                        // Speed perturbation: resampling to rate / f and playing at rate plays the clip
-                        // f times faster and f times higher, so a few babies' cries and laughs (and a
-                        // few dogs) cover more pitches and tempos. No draw when off: --speed 0 keeps
-                        // the sets built before the option existed.
-                        var source = samples
-                        if speed > 0 {
-                            let f = rng.uniform(in: (1 - speed) ... (1 + speed))
-                            do {
-                                source = try Resampler.resample(samples, from: rate, to: max(1, Int((Double(rate) / f).rounded())))
-                            } catch { throw fail("\(clip.path): \(error)", code: SysExit.failure) }
-                        }
-                        let mixed = builder.augment(source, rng: &rng)
+                    for k in 0..<copies {
+                        let mixed = builder.augment(samples, rng: &rng)
                         try write(mixed, class: isCry ? "cry" : "other", name: "\(name)_\(n * 100 + k)")
                     }
-                    if isCry { counts.cry += clipCopies } else { counts.other += clipCopies }
+                    if isCry { counts.cry += copies } else { counts.other += copies }
                 }
             }
         }

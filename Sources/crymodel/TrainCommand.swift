@@ -80,7 +80,7 @@ struct TrainCommand: ParsableCommand {
         }
         let how = result.interrupted ? " (interrupted)" : result.stoppedEarly ? " (early stop)" : ""
         if allGroups {
-            print("wrote \(out)\(how): \(result.history.count) epochs on all \(prepared.split.train.count) clips in \(prepared.groups(of: prepared.split.train).count) groups; no held-out groups (its figures are the cross-validation ones)")
+            print("wrote \(out)\(how): \(result.history.count) epochs on all \(prepared.split.train.count) clips in \(prepared.groups(of: prepared.split.train).count) groups; no held-out groups (quote the figures of the same recipe measured with groups held out)")
             return
         }
         print("wrote \(out)\(how); held-out test: \(prepared.split.test.count) clips in \(prepared.groups(of: prepared.split.test).count) groups (crymodel evaluate --model \(out) --data ... --split test)")
