@@ -29,7 +29,11 @@ struct InspectCommand: ParsableCommand {
         print("dense:          \(c.dense)")
         print("input size:     \(c.inputSize)")
         print("front end:      \(frontEnd)")
-        for key in file.extras.keys.sorted() { print("\(key):".padding(toLength: 16, withPad: " ", startingAt: 0) + file.extras[key]!) }
+        // Keys longer than the column (validation_groups) keep their full name and one space.
+        for key in file.extras.keys.sorted() {
+            let label = "\(key):"
+            print((label.count < 16 ? label.padding(toLength: 16, withPad: " ", startingAt: 0) : label + " ") + file.extras[key]!)
+        }
         print("")
         print("tensors:")
         let layout = file.network.layout
@@ -41,7 +45,7 @@ struct InspectCommand: ParsableCommand {
                 group = g
                 print("  \(g): \(counts[g] ?? 0) parameters")
             }
-            print("    \(t.name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(t.shape)")
+            print("    \(t.name.count < 18 ? t.name.padding(toLength: 18, withPad: " ", startingAt: 0) : t.name) \(t.shape)")
         }
         print("  norm: \(2 * c.inputSize) values (not trained)")
         print("    norm.mean          [\(c.inputSize)]")
