@@ -82,7 +82,7 @@ private func syntheticClips(seed: UInt64) -> (features: [ClipFeatures], labels: 
         let result = makeTrainer().run(epochDone: { summaries.append($0) })
         #expect(summaries.count == 8)
         #expect(result.history == summaries)
-        #expect((result.bestValidation?.uar ?? 0) > 0.9)
+        #expect(result.bestValidation?.uar == 1.0)   // the issue asks for UAR 1.0 on a separable problem
         #expect(summaries.last!.meanLoss < summaries.first!.meanLoss)
         #expect(summaries.allSatisfy { $0.framesPerSecond > 0 })
         #expect(!result.interrupted)
