@@ -163,3 +163,50 @@ extension StringProtocol {
         return String(s)
     }
 }
+
+/// Which distractors raised the false alarms: for each distractor class of a night's
+/// `placements.tsv`, how many placed sounds a false-alarm episode overlaps.
+public struct FalseAlarmSource: Sendable, Equatable {
+    public var cause: String
+    public var placed: Int
+    public var alarmed: Int
+    public init(cause: String, placed: Int, alarmed: Int) {
+        self.cause = cause; self.placed = placed; self.alarmed = alarmed
+    }
+
+    /// Per distractor class (sorted by name). A false alarm is a detected episode that
+    /// overlaps no labelled cry (as in `DetectionScore`); a distractor is alarmed when at
+    /// least one false alarm overlaps it.
+    public static func count(detected: [DetectedEpisode], labels: [LabelledCry],
+                             placements: [NightComposer.Placement]) -> [FalseAlarmSource] {
+        func overlaps(_ a: (Double, Double), _ b: (Double, Double)) -> Bool { min(a.1, b.1) > max(a.0, b.0) }
+        let falseAlarms = detected.filter { e in !labels.contains { overlaps((e.start, e.end), ($0.start, $0.end)) } }
+        var placed: [String: Int] = [:], alarmed: [String: Int] = [:]
+        for p in placements where !p.isCry {
+            placed[p.cause, default: 0] += 1
+            if falseAlarms.contains(where: { overlaps(($0.start, $0.end), (p.start, p.end)) }) { alarmed[p.cause, default: 0] += 1 }
+        }
+        return placed.keys.sorted().map { FalseAlarmSource(cause: $0, placed: placed[$0]!, alarmed: alarmed[$0, default: 0]) }
+    }
+}
+
+/// Reading the `placements.tsv` of `crymodel night`:
+/// `start_s<TAB>end_s<TAB>kind<TAB>cause<TAB>level_dbfs<TAB>clips`, kind `cry` or `other`.
+public enum PlacementFile {
+    public static func parse(_ text: String, path: String) throws -> [NightComposer.Placement] {
+        var result: [NightComposer.Placement] = []
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmed(" \t\r")
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("start") { continue }
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard f.count >= 5, let s = Double(f[0]), let e = Double(f[1]), let level = Double(f[4]),
+                  s.isFinite, e.isFinite, e > s, s >= 0, f[2] == "cry" || f[2] == "other", !f[3].isEmpty else {
+                throw LabelFile.ParseError(path: path, line: i + 1,
+                                           problem: "expected 'start_s<TAB>end_s<TAB>cry|other<TAB>cause<TAB>level_dbfs<TAB>clips', got '\(line)'")
+            }
+            result.append(NightComposer.Placement(start: s, end: e, isCry: f[2] == "cry", cause: f[3], levelDB: level,
+                                                  clips: f.count > 5 ? f[5].split(separator: ",").map(String.init) : []))
+        }
+        return result
+    }
+}

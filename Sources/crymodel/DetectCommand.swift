@@ -25,6 +25,8 @@ struct DetectCommand: ParsableCommand {
     @Flag(help: "The sound-activated baseline: episodes wherever the energy gate is open.") var energyOnly = false
     @Argument(help: "Recording (WAV; resampled to the model's rate).") var audio: String
     @Option(help: "Labels TSV to score against.") var labels: String?
+    @Option(help: "With --labels: the night's placements.tsv, to count the false alarms per distractor class.")
+    var placements: String?
     @Option(help: "Write per-frame gate and p(cry) to this TSV.") var probabilities: String?
     @Flag(help: "With --labels: also print the figures for a range of on-thresholds (trade-off curve).") var sweep = false
 
@@ -53,6 +55,7 @@ struct DetectCommand: ParsableCommand {
     func validate() throws {
         if energyOnly && model != nil { throw ValidationError("give either --model or --energy-only, not both") }
         if !energyOnly && model == nil { throw ValidationError(DetectorError.noDetectorModel.description) }
+        if placements != nil && labels == nil { throw ValidationError("--placements needs --labels (false alarms are episodes that overlap no labelled cry)") }
         do { try detectorConfiguration.validate() } catch { throw ValidationError("\(error)") }
     }
 
@@ -91,6 +94,14 @@ struct DetectCommand: ParsableCommand {
             throw fail(e.description, code: SysExit.dataError)
         } catch {
             throw fail("\(labels!): \(error)", code: SysExit.ioError)
+        }
+        let placed: [NightComposer.Placement]?
+        do {
+            placed = try placements.map { path in try PlacementFile.parse(String(contentsOfFile: path, encoding: .utf8), path: path) }
+        } catch let e as LabelFile.ParseError {
+            throw fail(e.description, code: SysExit.dataError)
+        } catch {
+            throw fail("\(placements!): \(error)", code: SysExit.ioError)
         }
         let samples: [Float]
         do { samples = try WAVReader.read(path: audio, sampleRate: frontEnd.sampleRate).samples } catch let e as AudioFileError {
@@ -176,6 +187,12 @@ struct DetectCommand: ParsableCommand {
         let duration = Double(samples.count) / rate
         let s = DetectionScore.score(detected: episodes, labels: labelled, duration: duration)
         Self.printScore(s, mode: detector.mode, stage2Share: Double(detector.stage2FrameCount) / Double(max(1, detector.frameCount)))
+        if let placed {
+            print("# false_alarm_source\tcause\talarmed\tplaced")
+            for f in FalseAlarmSource.count(detected: episodes, labels: labelled, placements: placed) {
+                print("# false_alarm_source\t\(f.cause)\t\(f.alarmed)\t\(f.placed)")
+            }
+        }
         if sweep {
             // The trade-off curve: the learned detector over its on-threshold (offline
             // segmentation of the same p(cry) and gate, equal to the streaming one), the

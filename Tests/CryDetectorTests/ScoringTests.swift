@@ -72,3 +72,46 @@ import Testing
         #expect(throws: LabelFile.ParseError.self) { try LabelFile.parse("5\t4\tx\n", path: "b") }
     }
 }
+
+@Suite struct FalseAlarmSourceTests {
+    let placements = """
+        start_s\tend_s\tkind\tcause\tlevel_dbfs\tclips
+        10.000\t15.000\tcry\thungry\t-20.0\ta.wav,b.wav
+        30.000\t35.000\tother\tdog_bark\t-25.5\td1.wav
+        50.000\t55.000\tother\tdog_bark\t-30.0\td2.wav
+        70.000\t75.000\tother\tbaby_laugh\t-18.0\tl1.wav
+
+        """
+
+    @Test func parsesThePlacementsOfANight() throws {
+        let p = try PlacementFile.parse(placements, path: "placements.tsv")
+        #expect(p.count == 4)
+        #expect(p[0] == NightComposer.Placement(start: 10, end: 15, isCry: true, cause: "hungry", levelDB: -20, clips: ["a.wav", "b.wav"]))
+        #expect(!p[3].isCry && p[3].cause == "baby_laugh" && p[3].levelDB == -18)
+    }
+
+    @Test func badLinesNameTheFileAndLine() {
+        for bad in ["1\t2\tother\tdog\n", "5\t2\tother\tdog\t-20\tx\n", "1\t2\tmaybe\tdog\t-20\tx\n", "1\t2\tother\t\t-20\tx\n"] {
+            #expect(throws: LabelFile.ParseError.self) { try PlacementFile.parse("start_s\n" + bad, path: "p.tsv") }
+            do { _ = try PlacementFile.parse("start_s\n" + bad, path: "p.tsv") } catch {
+                #expect("\(error)".hasPrefix("p.tsv:2: "))
+            }
+        }
+    }
+
+    @Test func countsDistractorsOverlappedByFalseAlarmsOnly() throws {
+        let p = try PlacementFile.parse(placements, path: "placements.tsv")
+        let labels = [LabelledCry(start: 10, end: 15, cause: "hungry")]
+        let detected = [
+            DetectedEpisode(start: 9, end: 16, confirmedAt: 10.5),      // the cry: not a false alarm
+            DetectedEpisode(start: 31, end: 32, confirmedAt: 31.5),     // first dog
+            DetectedEpisode(start: 74, end: 80, confirmedAt: 74.5),     // laugh
+        ]
+        let sources = FalseAlarmSource.count(detected: detected, labels: labels, placements: p)
+        #expect(sources == [FalseAlarmSource(cause: "baby_laugh", placed: 1, alarmed: 1),
+                            FalseAlarmSource(cause: "dog_bark", placed: 2, alarmed: 1)])
+        // An episode that overlaps a cry is never a false alarm, even where it also covers a distractor.
+        let long = [DetectedEpisode(start: 10, end: 60, confirmedAt: 10.5)]
+        #expect(FalseAlarmSource.count(detected: long, labels: labels, placements: p).allSatisfy { $0.alarmed == 0 })
+    }
+}
