@@ -59,6 +59,15 @@ struct DetectCommand: ParsableCommand {
         do { try detectorConfiguration.validate() } catch { throw ValidationError("\(error)") }
     }
 
+    /// A label or placements TSV: unreadable 74, malformed 65 (naming file and line).
+    static func readTable<T>(_ path: String?, _ parse: (String, String) throws -> T) throws -> T? {
+        guard let path else { return nil }
+        try TrainingCLI.checkReadable(path)
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw fail("\(path): \(error)", code: SysExit.ioError) }
+        do { return try parse(text, path) } catch { throw fail("\(error)", code: SysExit.dataError) }
+    }
+
     static func loadModel(_ path: String) throws -> CryModelFile {
         guard FileManager.default.fileExists(atPath: path) else { throw fail("\(path): no such file", code: SysExit.ioError) }
         do { return try CryModelFile.load(path: path) } catch { throw fail("\(error)", code: SysExit.dataError) }
@@ -87,22 +96,8 @@ struct DetectCommand: ParsableCommand {
         let causeClassifier = causeFile.map { StreamingClassifier(model: $0) }
         let causeClasses = causeFile?.configuration.classes ?? []
 
-        let labelled: [LabelledCry]?
-        do {
-            labelled = try labels.map { path in try LabelFile.parse(String(contentsOfFile: path, encoding: .utf8), path: path) }
-        } catch let e as LabelFile.ParseError {
-            throw fail(e.description, code: SysExit.dataError)
-        } catch {
-            throw fail("\(labels!): \(error)", code: SysExit.ioError)
-        }
-        let placed: [NightComposer.Placement]?
-        do {
-            placed = try placements.map { path in try PlacementFile.parse(String(contentsOfFile: path, encoding: .utf8), path: path) }
-        } catch let e as LabelFile.ParseError {
-            throw fail(e.description, code: SysExit.dataError)
-        } catch {
-            throw fail("\(placements!): \(error)", code: SysExit.ioError)
-        }
+        let labelled = try Self.readTable(labels, LabelFile.parse)
+        let placed = try Self.readTable(placements, PlacementFile.parse)
         let samples: [Float]
         do { samples = try WAVReader.read(path: audio, sampleRate: frontEnd.sampleRate).samples } catch let e as AudioFileError {
             throw fail(e.description, code: FileManager.default.fileExists(atPath: audio) ? SysExit.dataError : SysExit.ioError)
