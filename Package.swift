@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "CryModelTests", dependencies: ["CryModel", "Features"]),
         .testTarget(name: "CryTrainingTests", dependencies: ["CryTraining", "CryModel"]),
         .testTarget(name: "CryDetectorTests", dependencies: ["CryDetector", "CryModel", "Features"]),
-        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO"]),
+        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel"]),
     ],
     swiftLanguageModes: [.v6]
 )

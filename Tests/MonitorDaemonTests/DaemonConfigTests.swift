@@ -1,3 +1,4 @@
+import CryModel
 import Testing
 import Foundation
 @testable import MonitorDaemon
@@ -234,7 +235,7 @@ import Foundation
         let shipped = try #require(FileManager.default.contents(atPath: Self.packageRoot + "/config/babymonitor.toml"))
         let seed = [UInt8](shipped)
         let alphabet = Array("[]=\"'#.\\ \t\n\r{},+-_:eE0123456789abcxyzuU".utf8) + [0x00, 0x7F, 0xC3, 0xA9, 0xED, 0xF4, 0xFF]
-        var rng = ConfigFuzzRandom(seed: 0x5EED_C0F1)
+        var rng = SplitMix64(seed: 0x5EED_C0F1)   // the project's PRNG: the same inputs every run
         func pick() -> UInt8 {
             rng.next() % 4 == 0 ? UInt8(truncatingIfNeeded: rng.next()) : alphabet[Int(rng.next() % UInt64(alphabet.count))]
         }
@@ -263,18 +264,5 @@ import Foundation
             }
         }
         #expect(parsed > 0, "some mutations (in comments, say) still parse")
-    }
-}
-
-/// SplitMix64: the same "random" inputs every run, so a failure reproduces.
-struct ConfigFuzzRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
