@@ -55,7 +55,7 @@ public struct DetectorConfiguration: Sendable, Codable, Equatable {
         noiseFloorFallSeconds: Double = 0.2,
         gateMinimumLevelDB: Float = -85,
         classifierResetAfterClosedSeconds: Double = 1.0,
-        onThreshold: Float = 0.5,
+        onThreshold: Float = 0.97,
         offThreshold: Float = 0.3,
         onsetConfirmationFrames: Int = 15,
         onsetLookbackSeconds: Double = 1.5,

@@ -59,7 +59,8 @@ public struct DaemonConfig: Sendable, Equatable {
         public var gateMinimumDB = -85.0
         /// Detector cry probability at or above which a frame counts as cry, and the lower
         /// one that keeps a confirmed episode going (hysteresis).
-        public var onThreshold = 0.5
+        /// 0.97: chosen for the shipped detector on a validation night (docs/detector.md).
+        public var onThreshold = 0.97
         public var offThreshold = 0.3
         /// Consecutive cry frames (10 ms each) that confirm an onset.
         public var onsetFrames = 15

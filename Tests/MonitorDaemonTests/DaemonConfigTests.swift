@@ -35,7 +35,7 @@ import Foundation
         ("[audio]\nsample_rate = 0\n", "audio.sample_rate", "out of range"),
         ("[detector]\non_threshold = 1.5\n", "detector.on_threshold", "out of range"),
         ("[log]\nkeep = 2.5\n", "log.keep", "expected an integer"),
-        ("[detector]\noff_threshold = 0.6\n", "detector.off_threshold", "must not exceed on_threshold"),
+        ("[detector]\non_threshold = 0.5\noff_threshold = 0.6\n", "detector.off_threshold", "must not exceed on_threshold"),
         ("[models]\ncause = \"\"\n", "models.cause", "must not be empty"),
         ("audio = 3\n", "audio", "expected a table"),
     ])
