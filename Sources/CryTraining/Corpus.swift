@@ -9,11 +9,16 @@ public struct Clip: Sendable, Equatable {
     /// Group id (see `GroupingRule`), prefixed with the corpus folder so that groups of two
     /// corpora never merge by accident.
     public var group: String
+    /// The folder the clip was found in: `<class>/<source>/*.wav` gives the source folder,
+    /// a flat `<class>/*.wav` the class folder. The split spreads each source over its parts
+    /// (`GroupedSplitter`), so a rare kind of sound inside a class is not held out whole.
+    public var source: String
 
-    public init(path: String, label: Int, group: String) {
+    public init(path: String, label: Int, group: String, source: String = "") {
         self.path = path
         self.label = label
         self.group = group
+        self.source = source
     }
 
     public var fileName: String { (path as NSString).lastPathComponent }
@@ -63,7 +68,8 @@ public struct Corpus: Sendable {
         self.rules = rules
     }
 
-    /// Loads every `<dir>/<class>/*.wav` of each directory.
+    /// Loads every `<dir>/<class>/*.wav` and `<dir>/<class>/<source>/*.wav` of each directory
+    /// (one level of source folders, as `crymodel detect-set` writes them).
     /// - `rule`: forces a grouping rule; nil picks one per directory (`GroupingRule.detect`).
     /// - `classes`: forces the class list and order (e.g. a model's); folders whose class is
     ///   not in it are an error. Nil: the sorted classes found (for `.detect`, the two classes).
@@ -74,7 +80,7 @@ public struct Corpus: Sendable {
         classes: [String]? = nil
     ) throws -> Corpus {
         let fm = FileManager.default
-        var found: [(path: String, className: String, group: String)] = []
+        var found: [(path: String, className: String, group: String, source: String)] = []
         var rules: [String: GroupingRule] = [:]
         guard !directories.isEmpty else {
             throw CorpusError(path: "--data", problem: "no corpus directory given")
@@ -89,12 +95,19 @@ public struct Corpus: Sendable {
                 return !name.hasPrefix(".")
                     && fm.fileExists(atPath: dir + "/" + name, isDirectory: &sub) && sub.boolValue
             }
-            var files: [(folder: String, name: String)] = []
+            // folder: the class folder; sub: "" or its source folder.
+            var files: [(folder: String, sub: String, name: String)] = []
+            func wavs(in path: String) throws -> [String] {
+                try fm.contentsOfDirectory(atPath: path).filter { $0.lowercased().hasSuffix(".wav") && !$0.hasPrefix(".") }.sorted()
+            }
             for folder in folders {
-                let names = try fm.contentsOfDirectory(atPath: dir + "/" + folder)
-                    .filter { $0.lowercased().hasSuffix(".wav") && !$0.hasPrefix(".") }
-                    .sorted()
-                files += names.map { (folder, $0) }
+                let classPath = dir + "/" + folder
+                files += try wavs(in: classPath).map { (folder, "", $0) }
+                for sub in try fm.contentsOfDirectory(atPath: classPath).sorted() where !sub.hasPrefix(".") {
+                    var isSub: ObjCBool = false
+                    guard fm.fileExists(atPath: classPath + "/" + sub, isDirectory: &isSub), isSub.boolValue else { continue }
+                    files += try wavs(in: classPath + "/" + sub).map { (folder, sub, $0) }
+                }
             }
             if files.isEmpty {
                 throw CorpusError(path: dir, problem: "no <class>/*.wav files")
@@ -102,11 +115,12 @@ public struct Corpus: Sendable {
             let base = ((dir as NSString).standardizingPath as NSString).lastPathComponent
             let chosen = rule ?? GroupingRule.detect(folderName: base, fileNames: files.map(\.name))
             rules[dir] = chosen
-            for (folder, name) in files {
+            for (folder, sub, name) in files {
                 found.append((
-                    path: dir + "/" + folder + "/" + name,
+                    path: dir + "/" + folder + "/" + (sub.isEmpty ? "" : sub + "/") + name,
                     className: task.className(forFolder: folder),
-                    group: base + ":" + chosen.group(forFileName: name)
+                    group: base + ":" + chosen.group(forFileName: name),
+                    source: sub.isEmpty ? folder : sub
                 ))
             }
         }
@@ -125,9 +139,17 @@ public struct Corpus: Sendable {
         }
         let index = Dictionary(uniqueKeysWithValues: classList.enumerated().map { ($1, $0) })
         let clips = found
-            .map { Clip(path: $0.path, label: index[$0.className]!, group: $0.group) }
+            .map { Clip(path: $0.path, label: index[$0.className]!, group: $0.group, source: $0.source) }
             .sorted { ($0.label, $0.path) < ($1.label, $1.path) }
         return Corpus(classes: classList, clips: clips, rules: rules)
+    }
+
+    /// The grouped split, stratified by class and, within a class, by source folder
+    /// (`GroupedSplitter.split`).
+    public func groupedSplit(testFraction: Double = 0.2, validationFraction: Double = 0.2, seed: UInt64) -> DataSplit {
+        GroupedSplitter.split(
+            labels: clips.map(\.label), groups: clips.map(\.group), classCount: classes.count,
+            testFraction: testFraction, validationFraction: validationFraction, sources: clips.map(\.source), seed: seed)
     }
 
     /// Clip counts per class.

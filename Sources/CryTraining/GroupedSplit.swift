@@ -26,17 +26,32 @@ public struct DataSplit: Sendable, Equatable {
 ///
 /// and its unplaced groups, in a seeded shuffle of their sorted ids, fill test, then
 /// validation, then train. The result depends only on the clips and the seed.
+///
+/// `sources` (optional, one per clip: the folder a clip came from, e.g. `dog_bark` or
+/// `baby_laugh` inside the detector's class `other`) stratifies within a class: the
+/// shuffled groups are interleaved so that each source gives its share to every part
+/// (systematic sampling: a group at position i of its source's n groups is ranked
+/// (i + 0.5) / n), and the groups of a source with at most `rareSourceGroups` recordings go
+/// last, so they stay in training while the class has other groups to hold out. Without it,
+/// two laughing babies in a corpus of 400 recordings would land in validation or test as
+/// often as not and the detector would never fit laughter. A class with a single source
+/// is split exactly as without `sources`.
 public enum GroupedSplitter {
+    public static let rareSourceGroups = 2
+
     public static func split(
         labels: [Int],
         groups: [String],
         classCount: Int,
         testFraction: Double = 0.2,
         validationFraction: Double = 0.2,
+        sources: [String]? = nil,
         seed: UInt64
     ) -> DataSplit {
         precondition(labels.count == groups.count)
+        precondition(sources == nil || sources!.count == labels.count)
         let index = GroupIndex(labels: labels, groups: groups, classCount: classCount)
+        let sourceOfGroup = sources.map { index.mainSource(of: $0) }
         var rng = SeededGenerator(seed: seed ^ 0x5EED_5B17)
         // part[g]: 0 train, 1 validation, 2 test, -1 unplaced
         var part = [Int](repeating: -1, count: index.names.count)
@@ -58,6 +73,7 @@ public enum GroupedSplitter {
             var inVal = members.filter { part[$0] == 1 }.count
             var free = members.filter { part[$0] == -1 }
             rng.shuffle(&free)
+            if let sourceOfGroup { free = stratifiedBySource(free, members: members, sourceOfGroup: sourceOfGroup) }
             for g in free {
                 if inTest < testTarget {
                     part[g] = 2; inTest += 1
@@ -77,6 +93,24 @@ public enum GroupedSplitter {
             }
         }
         return result
+    }
+
+    /// `free` (shuffled) reordered for `split`'s `sources` rule: the position of a group among
+    /// its source's free groups, as a share of the source's size in the class, then rare
+    /// sources last. A stable sort, so one source keeps the shuffled order.
+    static func stratifiedBySource(_ free: [Int], members: [Int], sourceOfGroup: [String]) -> [Int] {
+        var sizeInClass: [String: Int] = [:]
+        for g in members { sizeInClass[sourceOfGroup[g], default: 0] += 1 }
+        guard sizeInClass.count > 1 else { return free }
+        var seen: [String: Int] = [:]
+        let keyed = free.enumerated().map { (order, g) -> (rare: Bool, rank: Double, order: Int, group: Int) in
+            let s = sourceOfGroup[g]
+            let i = seen[s, default: 0]
+            seen[s] = i + 1
+            let n = sizeInClass[s]!
+            return (n <= rareSourceGroups, (Double(i) + 0.5) / Double(n), order, g)
+        }
+        return keyed.sorted { ($0.rare ? 1 : 0, $0.rank, $0.order) < ($1.rare ? 1 : 0, $1.rank, $1.order) }.map(\.group)
     }
 
     /// Grouped, class-stratified k-fold: `folds[i]` is the i-th fold's clip indices; the
@@ -135,5 +169,12 @@ struct GroupIndex {
         groupsOfClass = sets.map { $0.sorted() }
         let counts = groupsOfClass.map(\.count)
         classesRarestFirst = (0..<classCount).sorted { (counts[$0], $0) < (counts[$1], $1) }
+    }
+
+    /// Each group's source: the one most of its clips come from (ties: the first in sort order).
+    func mainSource(of sources: [String]) -> [String] {
+        var tally = [[String: Int]](repeating: [:], count: names.count)
+        for (g, s) in zip(groupOfClip, sources) { tally[g][s, default: 0] += 1 }
+        return tally.map { t in t.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key ?? "" }
     }
 }

@@ -37,9 +37,7 @@ public enum TrainingPipeline {
         corpus: Corpus, frontEnd: FrontEndConfig, seed: UInt64,
         testFraction: Double = 0.2, validationFraction: Double = 0.2, threads: Int = 2
     ) throws -> PreparedCorpus {
-        let split = GroupedSplitter.split(
-            labels: corpus.clips.map(\.label), groups: corpus.clips.map(\.group), classCount: corpus.classes.count,
-            testFraction: testFraction, validationFraction: validationFraction, seed: seed)
+        let split = corpus.groupedSplit(testFraction: testFraction, validationFraction: validationFraction, seed: seed)
         let cache = try FeatureCache.load(corpus: corpus, config: frontEnd, threads: threads)
         return prepare(corpus: corpus, cache: cache, split: split, frontEnd: frontEnd)
     }

@@ -81,8 +81,7 @@ struct ExperimentCommand: ParsableCommand {
             if let folds {
                 splits = TrainingPipeline.crossValidationSplits(corpus: corpus, folds: folds, seed: seed)
             } else {
-                splits = [GroupedSplitter.split(labels: corpus.clips.map(\.label), groups: corpus.clips.map(\.group),
-                                                classCount: corpus.classes.count, seed: seed)]
+                splits = [corpus.groupedSplit(seed: seed)]
             }
             let prepared = splits.map { TrainingPipeline.prepare(corpus: corpus, cache: cache, split: $0, frontEnd: setup.frontEnd) }
             for (f, p) in prepared.enumerated() {

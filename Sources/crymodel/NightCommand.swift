@@ -102,11 +102,12 @@ struct DetectionSetCommand: ParsableCommand {
         commandName: "detect-set",
         abstract: "Build the cry/other training set for `crymodel train --task detect` (augmented, at 8 kHz).",
         discussion: """
-            Writes OUT/train/cry/*.wav and OUT/train/other/*.wav: each clip --copies times at a \
-            random level over generated room noise at a random SNR, plus --backgrounds clips of \
-            noise alone (class other). File names keep the source recording as the group \
-            (`<recording>_<n>.wav`), so the trainer's grouped split never splits a \
-            recording. With --holdout S, a share S of the recordings of each source folder is left \
+            Writes OUT/train/cry/<source>/*.wav and OUT/train/other/<source>/*.wav (<source>: the \
+            name of the --cries/--others folder; `generated` for backgrounds): each clip --copies \
+            times at a random level over generated room noise at a random SNR, plus --backgrounds \
+            clips of noise alone (class other). File names keep the source recording as the group \
+            (`<recording>_<n>.wav`), so the trainer's grouped split never splits a recording, and \
+            the source folders let it spread every kind of sound over its parts. With --holdout S, a share S of the recordings of each source folder is left \
             out of train/ and linked under OUT/heldout/{cries,others}/<folder>/ for `crymodel night`.
             """)
 
@@ -139,6 +140,7 @@ struct DetectionSetCommand: ParsableCommand {
         }
         for (dirs, isCry) in [(cryDirectories, true), (otherDirectories, false)] {
             for dir in dirs {
+                let source = ((dir as NSString).standardizingPath as NSString).lastPathComponent
                 let clips: [NightClip]
                 do { clips = try NightCommand.clips(in: dir) } catch let e as AudioFileError { throw fail(e.description, code: SysExit.ioError) }
                 // Hold out whole recordings (the group without its folder: one baby across causes).
@@ -166,22 +168,22 @@ struct DetectionSetCommand: ParsableCommand {
                     let name = recording(clip)
                     for k in 0..<copies {
                         let mixed = builder.augment(samples, rng: &rng)
-                        try write(mixed, class: isCry ? "cry" : "other", name: "\(name)_\(n * 100 + k)")
+                        try write(mixed, class: isCry ? "cry" : "other", source: source, name: "\(name)_\(n * 100 + k)")
                     }
                     if isCry { counts.cry += copies } else { counts.other += copies }
                 }
             }
         }
         for b in 0..<backgrounds {
-            try write(builder.backgroundClip(rng: &rng), class: "other", name: "generated.noise\(b)_0")
+            try write(builder.backgroundClip(rng: &rng), class: "other", source: "generated", name: "generated.noise\(b)_0")
             counts.other += 1
         }
         print("detect-set: \(counts.cry) cry and \(counts.other) other clips in \(out)/train"
               + (holdout > 0 ? "; held out \(counts.heldCries) cry and \(counts.heldOthers) other clips in \(out)/heldout" : ""))
     }
 
-    func write(_ samples: [Float], class folder: String, name: String) throws {
-        let dir = "\(out)/train/\(folder)"
+    func write(_ samples: [Float], class folder: String, source: String, name: String) throws {
+        let dir = "\(out)/train/\(folder)/\(source)"
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try WAVWriter.write(AudioBuffer(samples: samples, sampleRate: rate), to: "\(dir)/\(name).wav")

@@ -70,6 +70,26 @@ import Testing
         #expect(byName == ["1-1-A.wav": "cry", "1-2-A.wav": "not_cry", "a.wav": "cry"])
     }
 
+    /// `crymodel detect-set` writes `<class>/<source>/<recording>_<n>.wav`: the source folder
+    /// is kept per clip (a flat class folder is its own source), and stratifies the split.
+    @Test func sourceFoldersInsideClassFoldersAreRead() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try touch(dir, [
+            "train/cry/donateacry/0a983cd2-0078-4698-a048-99ac01eb167a_0.wav",
+            "train/other/baby_laugh/laugh_1_0.wav", "train/other/baby_laugh/laugh_1_1.wav",
+            "train/other/rain/1-2-A_0.wav", "train/other/loose_3.wav", "train/other/.hidden/x_1.wav",
+        ])
+        let corpus = try Corpus.load(directories: [dir + "/train"], task: .detect)
+        let bySource = corpus.clips.map { "\(corpus.classes[$0.label]) \($0.source) \($0.group)" }
+        #expect(bySource == [
+            "cry donateacry train:0a983cd2-0078-4698-a048-99ac01eb167a",
+            "not_cry baby_laugh train:laugh_1", "not_cry baby_laugh train:laugh_1",
+            "not_cry other train:loose", "not_cry rain train:1-2-A",
+        ])
+        #expect(corpus.clips[0].path == dir + "/train/cry/donateacry/0a983cd2-0078-4698-a048-99ac01eb167a_0.wav")
+    }
+
     @Test func refusesMissingDirectoriesAndForeignClasses() throws {
         #expect(throws: CorpusError.self) { try Corpus.load(directories: ["/nonexistent/corpus"]) }
         let dir = try makeTemporaryDirectory()

@@ -66,6 +66,41 @@ private func syntheticCorpus() -> (labels: [Int], groups: [String]) {
         #expect(Double(testGroups) / Double(allGroups) < 0.3)
     }
 
+    /// The detector's case: class 1 ("other") holds 10 sources of 4-6 recordings and one
+    /// source of 2 (laughter). The rare source stays in training on every seed; every
+    /// common source gives groups to test and validation; class 0 (one source) is split
+    /// exactly as without sources.
+    @Test func sourcesSpreadOverPartsAndRareSourcesStayInTraining() {
+        var labels: [Int] = [], groups: [String] = [], sources: [String] = []
+        for g in 0..<30 { for _ in 0..<2 { labels.append(0); groups.append("cry\(g)"); sources.append("cries") } }
+        for s in 0..<10 {
+            for g in 0..<(4 + s % 3) { for _ in 0..<3 { labels.append(1); groups.append("s\(s)g\(g)"); sources.append("kind\(s)") } }
+        }
+        for g in 0..<2 { for _ in 0..<5 { labels.append(1); groups.append("laugh\(g)"); sources.append("laugh") } }
+        for seed: UInt64 in 0..<20 {
+            let split = GroupedSplitter.split(labels: labels, groups: groups, classCount: 2, sources: sources, seed: seed)
+            let plain = GroupedSplitter.split(labels: labels, groups: groups, classCount: 2, seed: seed)
+            let laughs = labels.indices.filter { sources[$0] == "laugh" }
+            #expect(Set(laughs).isSubset(of: split.train))
+            for s in 0..<10 {
+                let kind = Set(labels.indices.filter { sources[$0] == "kind\(s)" })
+                #expect(!kind.isDisjoint(with: split.test) && !kind.isDisjoint(with: split.validation)
+                        && !kind.isDisjoint(with: split.train))
+            }
+            #expect(split.test.filter { labels[$0] == 0 } == plain.test.filter { labels[$0] == 0 })
+            #expect(split.validation.filter { labels[$0] == 0 } == plain.validation.filter { labels[$0] == 0 })
+            let parts = [split.train, split.validation, split.test].map { Set($0.map { groups[$0] }) }
+            #expect(parts[0].isDisjoint(with: parts[1]) && parts[0].isDisjoint(with: parts[2]) && parts[1].isDisjoint(with: parts[2]))
+            #expect((split.train + split.validation + split.test).sorted() == Array(labels.indices))
+        }
+        // Without sources the laughter is held out on some seeds: the reason for the rule.
+        let heldOut = (0..<20 as Range<UInt64>).filter { seed in
+            let plain = GroupedSplitter.split(labels: labels, groups: groups, classCount: 2, seed: seed)
+            return labels.indices.contains { sources[$0] == "laugh" && !plain.train.contains($0) }
+        }
+        #expect(!heldOut.isEmpty)
+    }
+
     @Test func donateACrySplitKeepsEveryCauseInTest() throws {
         guard let data = sharedDataDirectory() else {
             print("skipped: ../shared/data is absent (a fresh clone has no corpus)")
