@@ -55,8 +55,8 @@ import CryModel
         let kills = 6
 
         for round in 0..<kills {
-            let run = try Integration.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
-                                             "--event-log", log, "--socket", sock], in: dir)
+            let run = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
+                                                    "--event-log", log, "--socket", sock], in: dir)
             defer { run.stop() }
             let pid = run.process.processIdentifier
             let offset = before.count
@@ -97,8 +97,8 @@ import CryModel
 
         // A last daemon, paced in real time so that it is still there to ask: it took over
         // the stale socket, appends after the killed ones, and stops cleanly.
-        let run = try Integration.start(["--config", config, "--input", "wav:" + wav, "--pace", "realtime",
-                                         "--event-log", log, "--socket", sock], in: dir)
+        let run = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "realtime",
+                                                "--event-log", log, "--socket", sock], in: dir)
         defer { run.stop() }
         let client = try #require(Integration.client(sock), "\(run.errorText)")
         let status = try client.status()

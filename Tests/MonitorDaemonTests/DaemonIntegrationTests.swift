@@ -70,25 +70,6 @@ enum Integration {
         return path
     }
 
-    /// Starts babymonitord with `arguments` and extra environment.
-    static func start(_ arguments: [String], in dir: String, environment: [String: String] = [:]) throws -> DaemonProcessTests.Run {
-        let stderrPath = dir + "/stderr-\(UInt32.random(in: 0...UInt32.max))"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try DaemonProcessTests.tool("babymonitord"))
-        p.arguments = arguments
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        p.standardError = FileHandle(forWritingAtPath: stderrPath)
-        p.standardOutput = FileHandle.nullDevice
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "NOTIFY_SOCKET")
-        env.removeValue(forKey: "WATCHDOG_USEC")
-        env.removeValue(forKey: "BABYMONITOR_FAULT_INJECT")
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        try p.run()
-        return DaemonProcessTests.Run(process: p, stderrPath: stderrPath)
-    }
-
     /// SIGTERM and wait; the exit status.
     static func terminate(_ run: DaemonProcessTests.Run) -> Int32 {
         kill(run.process.processIdentifier, SIGTERM)
@@ -144,8 +125,8 @@ enum Integration {
 
         // (a) replay, fast.
         let replayLog = dir + "/replay.jsonl"
-        let replay = try Integration.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
-                                            "--event-log", replayLog, "--socket", dir + "/replay.sock"], in: dir)
+        let replay = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
+                                                   "--event-log", replayLog, "--socket", dir + "/replay.sock"], in: dir)
         defer { replay.stop() }
         replay.process.waitUntilExit()
         #expect(replay.process.terminationStatus == 0, "\(replay.errorText)")
@@ -157,9 +138,9 @@ enum Integration {
         raw += [Int16](repeating: 0, count: 8 * Integration.rate)
         let alsaPath = Integration.filePluginPCM("bminteg", samples: raw, in: dir)
         let liveLog = dir + "/live.jsonl", sock = dir + "/live.sock"
-        let live = try Integration.start(["--config", config, "--input", "alsa:bminteg",
-                                          "--event-log", liveLog, "--socket", sock], in: dir,
-                                         environment: ["ALSA_CONFIG_PATH": alsaPath])
+        let live = try DaemonProcessTests.start(["--config", config, "--input", "alsa:bminteg",
+                                                 "--event-log", liveLog, "--socket", sock], in: dir,
+                                                environment: ["ALSA_CONFIG_PATH": alsaPath])
         defer { live.stop() }
         let client = try #require(Integration.client(sock), "\(live.errorText)")
         #expect(waitUntil(seconds: 120) { ((try? client.status().audioSeconds) ?? 0) > clipSeconds + 2 }, "\(live.errorText)")

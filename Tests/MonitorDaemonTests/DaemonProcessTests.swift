@@ -36,7 +36,9 @@ import ControlProtocol
         }
     }
 
-    static func start(_ arguments: [String], in dir: String) throws -> Run {
+    /// Starts babymonitord with `arguments`, stderr to a file in `dir`. The test runner's own
+    /// systemd and fault-injection variables are removed; `environment` is added after that.
+    static func start(_ arguments: [String], in dir: String, environment: [String: String] = [:]) throws -> Run {
         let stderrPath = dir + "/stderr-\(UInt32.random(in: 0...UInt32.max))"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try tool("babymonitord"))
@@ -45,7 +47,8 @@ import ControlProtocol
         p.standardError = FileHandle(forWritingAtPath: stderrPath)
         p.standardOutput = FileHandle.nullDevice
         var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "NOTIFY_SOCKET")
+        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "BABYMONITOR_FAULT_INJECT"] { env.removeValue(forKey: name) }
+        for (k, v) in environment { env[k] = v }
         p.environment = env
         try p.run()
         return Run(process: p, stderrPath: stderrPath)

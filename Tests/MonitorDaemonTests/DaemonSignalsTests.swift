@@ -9,21 +9,9 @@ import ControlProtocol
     func startReplay(_ dir: String, extra: [String] = [], environment: [String: String] = [:]) throws -> DaemonProcessTests.Run {
         let wav = dir + "/tone.wav"
         try DaemonProcessTests.writeTone(wav, seconds: 30, rate: 8000)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try DaemonProcessTests.tool("babymonitord"))
-        p.arguments = ["--config", DaemonProcessTests.writeConfig(dir), "--input", "wav:" + wav,
-                       "--socket", dir + "/control.sock"] + extra
-        let stderrPath = dir + "/stderr"
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        p.standardError = FileHandle(forWritingAtPath: stderrPath)
-        p.standardOutput = FileHandle.nullDevice
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "NOTIFY_SOCKET")
-        env.removeValue(forKey: "WATCHDOG_USEC")
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        try p.run()
-        return DaemonProcessTests.Run(process: p, stderrPath: stderrPath)
+        let arguments: [String] = ["--config", DaemonProcessTests.writeConfig(dir), "--input", "wav:" + wav,
+                                   "--socket", dir + "/control.sock"]
+        return try DaemonProcessTests.start(arguments + extra, in: dir, environment: environment)
     }
 
     func connected(_ dir: String) -> Bool {
@@ -119,29 +107,11 @@ import ControlProtocol
         let dir = makeTempDirectory("bmsig"); defer { removeTree(dir) }
         var raw = [Int16](repeating: 0, count: 8000 * 2)
         for i in raw.indices { raw[i] = Int16(8000 * sin(2 * Double.pi * 500 * Double(i) / 8000)) }
-        _ = FileManager.default.createFile(atPath: dir + "/in.raw", contents: raw.withUnsafeBytes { Data($0) })
-        let conf = dir + "/asound.conf"
-        _ = FileManager.default.createFile(atPath: conf, contents: Data("""
-            pcm.bmtestcap {
-                type file
-                slave.pcm { type null }
-                file "/dev/null"
-                infile "\(dir)/in.raw"
-                format "raw"
-            }
-            """.utf8))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try DaemonProcessTests.tool("babymonitord"))
-        p.arguments = ["--config", DaemonProcessTests.writeConfig(dir), "--input", "alsa:bmtestcap",
-                       "--event-log", dir + "/events.jsonl", "--socket", dir + "/control.sock"]
-        _ = FileManager.default.createFile(atPath: dir + "/stderr", contents: nil)
-        p.standardError = FileHandle(forWritingAtPath: dir + "/stderr")
-        var env = ProcessInfo.processInfo.environment
-        env["ALSA_CONFIG_PATH"] = "/usr/share/alsa/alsa.conf:" + conf
-        env.removeValue(forKey: "NOTIFY_SOCKET")
-        p.environment = env
-        try p.run()
-        let run = DaemonProcessTests.Run(process: p, stderrPath: dir + "/stderr")
+        let alsaPath = Integration.filePluginPCM("bmtestcap", samples: raw, in: dir)
+        let arguments: [String] = ["--config", DaemonProcessTests.writeConfig(dir), "--input", "alsa:bmtestcap",
+                                   "--event-log", dir + "/events.jsonl", "--socket", dir + "/control.sock"]
+        let run = try DaemonProcessTests.start(arguments, in: dir, environment: ["ALSA_CONFIG_PATH": alsaPath])
+        let p = run.process
         defer { run.stop() }
         #expect(connected(dir))
         let client = try ControlClient(socketPath: dir + "/control.sock", receiveTimeoutSeconds: 10)

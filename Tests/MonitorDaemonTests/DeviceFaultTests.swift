@@ -10,8 +10,8 @@ import ControlProtocol
     @Test func missingDeviceAtStart() throws {
         let dir = makeTempDirectory("bmfault"); defer { removeTree(dir) }
         let log = dir + "/events.jsonl", sock = dir + "/control.sock"
-        let run = try Integration.start(["--config", DaemonProcessTests.writeConfig(dir), "--input", "alsa:nosuchpcm",
-                                         "--event-log", log, "--socket", sock], in: dir)
+        let run = try DaemonProcessTests.start(["--config", DaemonProcessTests.writeConfig(dir), "--input", "alsa:nosuchpcm",
+                                                "--event-log", log, "--socket", sock], in: dir)
         defer { run.stop() }
         let client = try #require(Integration.client(sock), "\(run.errorText)")
         #expect(waitUntil(seconds: 20) { (try? client.status().state) == "no_device" })
@@ -50,8 +50,8 @@ import ControlProtocol
         let raw = dir + "/bmlater.raw"
         try FileManager.default.moveItem(atPath: raw, toPath: raw + ".unplugged")
         let config = Integration.writeConfig(dir, "[audio]\nsample_rate = 8000\n[detector]\nenergy_only = true\n")
-        let run = try Integration.start(["--config", config, "--input", "alsa:bmlater", "--event-log", log, "--socket", sock],
-                                        in: dir, environment: ["ALSA_CONFIG_PATH": alsaPath])
+        let run = try DaemonProcessTests.start(["--config", config, "--input", "alsa:bmlater", "--event-log", log, "--socket", sock],
+                                               in: dir, environment: ["ALSA_CONFIG_PATH": alsaPath])
         defer { run.stop() }
         let client = try #require(Integration.client(sock), "\(run.errorText)")
         #expect(waitUntil(seconds: 20) { (try? client.status().state) == "no_device" })
@@ -87,10 +87,10 @@ import ControlProtocol
             [detector]
             energy_only = true
             """)
-        let run = try Integration.start(["--config", config, "--input", "alsa:bmfault",
-                                         "--event-log", log, "--socket", sock], in: dir,
-                                        environment: ["ALSA_CONFIG_PATH": alsaPath,
-                                                      "BABYMONITOR_FAULT_INJECT": "overrun@30,enodev@200"])
+        let run = try DaemonProcessTests.start(["--config", config, "--input", "alsa:bmfault",
+                                                "--event-log", log, "--socket", sock], in: dir,
+                                               environment: ["ALSA_CONFIG_PATH": alsaPath,
+                                                             "BABYMONITOR_FAULT_INJECT": "overrun@30,enodev@200"])
         defer { run.stop() }
         let client = try #require(Integration.client(sock), "\(run.errorText)")
         func logged(_ type: String) -> Bool { (readFile(log) ?? "").contains("\"type\":\"\(type)\"") }

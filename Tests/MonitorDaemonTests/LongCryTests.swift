@@ -36,8 +36,8 @@ import CryModel
             restart_every_s = 5
             """)
         let log = dir + "/events.jsonl"
-        let run = try Integration.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
-                                         "--event-log", log, "--socket", dir + "/control.sock"], in: dir)
+        let run = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
+                                                "--event-log", log, "--socket", dir + "/control.sock"], in: dir)
         defer { run.stop() }
         run.process.waitUntilExit()
         #expect(run.process.terminationStatus == 0, "\(run.errorText)")

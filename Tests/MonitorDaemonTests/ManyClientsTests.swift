@@ -44,8 +44,8 @@ import ControlProtocol
             [detector]
             energy_only = true
             """)
-        let run = try Integration.start(["--config", config, "--input", "wav:" + wav, "--pace", "realtime",
-                                         "--event-log", log, "--socket", sock], in: dir)
+        let run = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "realtime",
+                                                "--event-log", log, "--socket", sock], in: dir)
         defer { run.stop() }
         let client = try #require(Integration.client(sock), "\(run.errorText)")
         let daemonLimit = try #require(Self.openFilesLimit(pid: run.process.processIdentifier))

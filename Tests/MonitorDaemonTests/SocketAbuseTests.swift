@@ -77,8 +77,8 @@ import CryModel
             first_decision_s = 0.2
             restart_every_s = 0.2
             """)
-        let run = try Integration.start(["--config", config, "--input", "wav:" + wav, "--pace", "realtime",
-                                         "--event-log", log, "--socket", sock], in: dir)
+        let run = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "realtime",
+                                                "--event-log", log, "--socket", sock], in: dir)
         defer { run.stop() }
         let client = try #require(Integration.client(sock), "\(run.errorText)")
 
