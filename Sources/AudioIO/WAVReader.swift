@@ -140,6 +140,11 @@ struct WAVLayout {
     static let subformatGUIDTail: [UInt8] = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00,
                                              0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71]
 
+    /// Data sizes that mean "unknown length, read to the end of the file": 0xFFFFFFFF and
+    /// 0x7FFFFFFF (ffmpeg, arecord and others writing to a pipe) and 0x7FFFF000 (sox).
+    /// Any other size beyond the end of the file is a truncated file, an error.
+    static let unknownLengthMarkers: Set<Int> = [0xFFFF_FFFF, 0x7FFF_FFFF, 0x7FFF_F000]
+
     /// Validates the header of a file of `fileSize` bytes; `fetch(offset, count)` returns
     /// bytes of the file, and is only asked for ranges inside it.
     init(fileSize: Int, path: String, fetch: (_ offset: Int, _ count: Int) throws -> [UInt8]) throws {
@@ -185,6 +190,12 @@ struct WAVLayout {
                     fmtSize = size
                 }
             case "data":
+                if size > available, Self.unknownLengthMarkers.contains(size) {
+                    // Written to a pipe (`arecord ... > x.wav` through a pipe, `sox ... -t wav -`):
+                    // the writer could not seek back to fill in the size. The audio runs to the end.
+                    if data == nil { data = (body, available) }
+                    break
+                }
                 guard size <= available else {
                     throw fail("data chunk declares \(size) bytes but only \(available) remain (file truncated)")
                 }

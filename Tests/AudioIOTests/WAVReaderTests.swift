@@ -117,8 +117,26 @@ import Testing
     @Test func truncatedData() throws {
         try Self.expectProblem(Array(Self.valid.bytes().dropLast(3)), "data chunk declares 8 bytes but only 5 remain (file truncated)")
         var builder = Self.valid
-        builder.declaredDataSize = 0xFFFF_FFFF
-        try Self.expectProblem(builder.bytes(), "data chunk declares 4294967295 bytes")
+        builder.declaredDataSize = 0x7FFF_FFFE
+        try Self.expectProblem(builder.bytes(), "data chunk declares 2147483646 bytes but only 8 remain (file truncated)")
+    }
+
+    /// A WAV written to a pipe carries an "unknown length" marker as its data size: the
+    /// audio runs to the end of the file (a trailing partial frame dropped, as always).
+    @Test func unknownLengthDataRunsToTheEndOfTheFile() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeDirectory(dir) }
+        for marker in [0xFFFF_FFFF, 0x7FFF_FFFF, 0x7FFF_F000] {
+            var builder = Self.valid
+            builder.declaredDataSize = marker
+            let path = dir + "/pipe.wav"
+            try Data(builder.bytes() + [0x01]).write(to: URL(fileURLWithPath: path))
+            let audio = try WAVReader.read(path: path)
+            #expect(audio.sampleRate == 16000)
+            #expect(audio.samples.count == 4)
+            #expect(abs(audio.samples[3] - 0.4) < 1e-4)
+            #expect(try WAVStreamReader(path: path).frameCount == 4)
+        }
     }
 
     @Test func notRIFF() throws {
