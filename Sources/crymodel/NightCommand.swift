@@ -107,8 +107,9 @@ struct DetectionSetCommand: ParsableCommand {
             times at a random level over generated room noise at a random SNR, plus --backgrounds \
             clips of noise alone (class other). File names keep the source recording as the group \
             (`<recording>_<n>.wav`), so the trainer's grouped split never splits a recording, and \
-            the source folders let it spread every kind of sound over its parts. With --holdout S, a share S of the recordings of each source folder is left \
-            out of train/ and linked under OUT/heldout/{cries,others}/<folder>/ for `crymodel night`.
+            the source folders let it spread every kind of sound over its parts. With --holdout \
+            S, a share S of the recordings of each source folder is left out of train/ and linked \
+            under OUT/heldout/{cries,others}/<folder>/ for `crymodel night`.
             """)
 
     @Option(name: .customLong("cries"), help: "Folder of cry clips (recursive; repeatable).") var cryDirectories: [String] = []
