@@ -27,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Run-time-dispatched SIMD kernels (AVX2+FMA when the CPU has them; no build flags).
         .target(name: "CCryKernels"),
 
@@ -37,6 +38,8 @@ let package = Package(
         .target(name: "CryTraining", dependencies: ["CryModel", "Features", "AudioIO"]),
         .target(name: "CryDetector", dependencies: ["CryModel", "Features"]),
         .target(name: "ControlProtocol"),
+        // The morning report: reads the event log (rotated, .gz) into a night, renders it.
+        .target(name: "NightReport", dependencies: ["ControlProtocol", "CZlib"]),
         .target(name: "MonitorDaemon", dependencies: [
             "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol",
             .product(name: "Atomics", package: "swift-atomics"),
@@ -62,6 +65,7 @@ let package = Package(
         .executableTarget(name: "monitorctl", dependencies: [
             "CommandLineSupport",
             "ControlProtocol",
+            "NightReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -70,7 +74,8 @@ let package = Package(
         .testTarget(name: "CryModelTests", dependencies: ["CryModel", "Features"]),
         .testTarget(name: "CryTrainingTests", dependencies: ["CryTraining", "CryModel"]),
         .testTarget(name: "CryDetectorTests", dependencies: ["CryDetector", "CryModel", "Features"]),
-        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel"]),
+        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel", "NightReport"]),
+        .testTarget(name: "NightReportTests", dependencies: ["NightReport", "ControlProtocol"]),
     ],
     swiftLanguageModes: [.v6]
 )
