@@ -95,8 +95,9 @@ private struct Builder {
                 switch ev.type {
                 case MonitorEvent.Kind.cryStart:
                     guard let n = ev.episode else { continue }
-                    let onsetLag = max(0, min(60, (ev["t_confirmed"]?.doubleValue ?? ev.tAudio ?? 0) - (ev.tAudio ?? 0)))
-                    let start = e.wall - Int64(onsetLag * 1000)
+                    // A live event's ts is when the onset was confirmed; a replay's wall is the onset.
+                    let onsetLag = byAudio ? 0 : max(0, min(60, (ev["t_confirmed"]?.doubleValue ?? ev.tAudio ?? 0) - (ev.tAudio ?? 0)))
+                    let start = e.wall - Int64((onsetLag * 1000).rounded())
                     episodes.append(Night.Episode(number: n, run: r + 1, start: start, end: start, durationSeconds: 0,
                                                   ended: false, ongoing: false, need: nil, labels: []))
                     open[n] = episodes.count - 1
@@ -117,7 +118,7 @@ private struct Builder {
                         d = max(0, t - s)
                     }
                     episodes[i].durationSeconds = d
-                    episodes[i].end = episodes[i].start + Int64(d * 1000)
+                    episodes[i].end = episodes[i].start + Int64((d * 1000).rounded())
                     episodes[i].ended = true
                 case "label":
                     guard let n = ev.episode, let label = ev["label"]?.stringValue else { continue }
@@ -219,7 +220,7 @@ private struct Builder {
     /// Places a replay's events at its start plus their audio time.
     func placeByAudioTime(_ entries: inout [Entry]) {
         let first = entries[0].event
-        let base = first.timestampMillis - Int64((first.tAudio ?? 0) * 1000)
+        let base = first.timestampMillis - Int64(((first.tAudio ?? 0) * 1000).rounded())
         var last = base
         for i in entries.indices {
             if let t = entries[i].event.tAudio { last = base + Int64((t * 1000).rounded()) }
