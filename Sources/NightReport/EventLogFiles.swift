@@ -85,9 +85,10 @@ public enum EventLogFiles {
         while true {
             let n = chunk.withUnsafeMutableBytes { gzread(gz, $0.baseAddress, UInt32($0.count)) }
             if n > 0 { out.append(contentsOf: chunk[..<Int(n)]); continue }
-            if n == 0 { return (out, nil) }
             var code: Int32 = 0
             let message = gzerror(gz, &code).map { String(cString: $0) } ?? "error \(code)"
+            // End of input: clean (Z_OK), or a stream cut short (Z_BUF_ERROR, reported here at 0).
+            if n == 0 && code == Z_OK { return (out, nil) }
             if code == Z_ERRNO {
                 throw LogReadError(path: path, problem: "read failed: \(errnoDescription(errno))")
             }
