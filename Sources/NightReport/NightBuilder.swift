@@ -20,14 +20,15 @@ extension Night {
     ///   `cry_end` (daemon killed) it lasts until the run's last event with `t_audio`.
     ///
     /// `isRunning(pid)` says whether the last run's daemon is still alive (its open episode
-    /// is then ongoing and the run extends to `until`).
-    public static func build(lines: [LogLine], since: Int64, until: Int64, files: [String] = [],
-                             notes: [String] = [], isRunning: (Int) -> Bool = { _ in false }) -> Night {
+    /// is then ongoing and the run extends to `until`). With `extendToLastEvent` the window
+    /// reaches at least the last placed event (a fast replay places a night after "now").
+    public static func build(lines: [LogLine], since: Int64, until: Int64, extendToLastEvent: Bool = false,
+                             files: [String] = [], notes: [String] = [], isRunning: (Int) -> Bool = { _ in false }) -> Night {
         var b = Builder()
         b.source.files = files
         b.source.notes = notes
         for line in lines { b.add(line) }
-        return b.finish(since: since, until: until, isRunning: isRunning)
+        return b.finish(since: since, until: until, extendToLastEvent: extendToLastEvent, isRunning: isRunning)
     }
 
     /// A jump of `ts - t_audio` larger than this (seconds) within a run is a clock change;
@@ -67,7 +68,8 @@ private struct Builder {
         if source.skipped.count < 5 { source.skipped.append("\(line.file):\(line.number): \(why)") }
     }
 
-    func finish(since: Int64, until: Int64, isRunning: (Int) -> Bool) -> Night {
+    func finish(since: Int64, until requestedUntil: Int64, extendToLastEvent: Bool, isRunning: (Int) -> Bool) -> Night {
+        var until = requestedUntil
         var episodes: [Night.Episode] = []
         var latestByNumber: [Int: Int] = [:]
         var problems: [Night.Problem] = []
@@ -178,6 +180,9 @@ private struct Builder {
                 gaps.append(Night.Gap(kind: .device, start: at, end: run.end))
             }
             runInfo.append(run)
+            if extendToLastEvent {
+                until = max(until, run.end, episodes.last?.end ?? run.end)
+            }
         }
 
         // Between runs, and around them.

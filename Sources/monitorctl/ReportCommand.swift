@@ -20,7 +20,8 @@ extension Monitorctl {
                 """)
         @ParentCommand var root: Monitorctl
         @Option(help: ArgumentHelp("Start of the report (default: 12h ago).", valueName: "TIME")) var since: String?
-        @Option(help: ArgumentHelp("End of the report (default: now).", valueName: "TIME")) var until: String?
+        @Option(help: ArgumentHelp("End of the report (default: now, or the end of a replay placed later).", valueName: "TIME"))
+        var until: String?
         @Option(help: ArgumentHelp("Read this event log (and its rotated files) instead of asking the daemon.", valueName: "PATH"))
         var log: String?
         @Flag(help: "Print the report as one JSON object (for scripts, Home Assistant).") var json = false
@@ -66,7 +67,7 @@ extension Monitorctl {
             do {
                 let files = try EventLogFiles.files(forLog: logPath)
                 let (lines, notes) = try EventLogFiles.lines(of: files)
-                night = Night.build(lines: lines, since: start, until: end, files: files, notes: notes,
+                night = Night.build(lines: lines, since: start, until: end, extendToLastEvent: until == nil, files: files, notes: notes,
                                     isRunning: { $0 == daemonPid || isDaemonProcess($0) })
             } catch {
                 printError("monitorctl report: \(error)")
