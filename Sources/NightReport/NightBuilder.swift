@@ -190,8 +190,10 @@ private struct Builder {
             let nextStart = i + 1 < runInfo.count ? runInfo[i + 1].start : nil
             let clean = run.ended != "killed or crashed"
             if !clean {
-                problems.append(Night.Problem(kind: "daemon_stopped", at: run.end, until: nextStart,
-                                              detail: "the daemon's last event: it ended without `stopping` (killed or crashed)"))
+                let detail = nextStart == nil
+                    ? "last event of the daemon, no `stopping`: killed, crashed, or running where this report cannot see it"
+                    : "last event of the daemon, no `stopping`: killed or crashed"
+                problems.append(Night.Problem(kind: "daemon_stopped", at: run.end, until: nextStart, detail: detail))
             }
             let end = nextStart ?? max(until, run.end)
             if end > run.end && run.ended != "running" {

@@ -7,7 +7,7 @@ extension Night {
         public var width = 720.0
         public var laneLeft = 30.0
         public var laneRight = 690.0
-        public var laneTop = 140.0
+        public var laneTop = 152.0
         public var laneHeight = 100.0
         public init() {}
 
@@ -77,18 +77,25 @@ extension Night {
             }
             s += "<rect class=\"gap\" data-kind=\"\(g.kind.rawValue)\" x=\"\(n(x(g.start)))\" y=\"\(n(L.laneTop))\" width=\"\(n(max(2, x(g.end) - x(g.start))))\" height=\"\(n(L.laneHeight))\" fill=\"\(fill)\"/>\n"
         }
-        let ticks = hourTicks(clock: clock, minSpacing: 44 * Double(until - since) / (L.laneRight - L.laneLeft))
+        var ticks = hourTicks(clock: clock, minSpacing: 44 * Double(until - since) / (L.laneRight - L.laneLeft))
+        // Whole hours as "22"; with quarter or half hours every label as "22:15".
+        let minutesShown = ticks.contains { clock.fields($0).minute != 0 }
+        if minutesShown {
+            ticks.removeAll()
+            ticks = hourTicks(clock: clock, minSpacing: 80 * Double(until - since) / (L.laneRight - L.laneLeft))
+        }
         for t in ticks {
             let tx = x(t)
             s += "<line x1=\"\(n(tx))\" y1=\"\(n(L.laneTop))\" x2=\"\(n(tx))\" y2=\"\(n(laneBottom + 10))\" stroke=\"#C9CED8\" stroke-width=\"1\"/>\n"
             let f = clock.fields(t)
-            let label = f.minute == 0 ? pad2(f.hour) : "\(pad2(f.hour)):\(pad2(f.minute))"
+            let label = minutesShown ? "\(pad2(f.hour)):\(pad2(f.minute))" : pad2(f.hour)
             s += svgText(tx, laneBottom + 36, label, size: 22, anchor: "middle", fill: "#333333")
         }
 
         // Episodes: at least 5 units wide so a 20 s cry in a 12 h night still shows.
         for e in episodes {
-            let x0 = x(e.start), x1 = max(x(e.end), x0 + 5)
+            var x0 = x(e.start), x1 = max(x(e.end), x0 + 5)
+            if x1 > L.laneRight { x0 -= x1 - L.laneRight; x1 = L.laneRight }
             let y = L.laneTop + 12, h = L.laneHeight - 24
             var title = "#\(e.number) \(clock.hhmm(e.start)) \(Night.durationText(e)) \(Night.needText(e))"
             if !e.labels.isEmpty { title += " labelled " + e.labels.joined(separator: ", ") }
