@@ -53,8 +53,13 @@ public enum EventLogFiles {
         }
         let prefix = dir == "." && !path.hasPrefix("./") ? "" : (dir == "/" ? "/" : dir + "/")
         var result = dated.sorted().map { prefix + $0 }
-        // log.2 before log.2.gz would never both exist; sort by number, plain before .gz.
-        result += numbered.sorted { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }.map { prefix + $0.1 }
+        // By number. The daemon's size rotation renames plain files only, so with logrotate's
+        // `compress` both log.2 and log.2.gz can exist: then the one written to last is newer.
+        func mtime(_ name: String) -> Int64 {
+            var st = stat()
+            return stat(prefix + name, &st) == 0 ? Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) : 0
+        }
+        result += numbered.sorted { $0.0 != $1.0 ? $0.0 > $1.0 : mtime($0.1) < mtime($1.1) }.map { prefix + $0.1 }
         if hasLog { result.append(path) }
         if result.isEmpty {
             throw LogReadError(path: path, problem: "no event log here (nor rotated files \(base).1, \(base).1.gz, ...)")

@@ -16,6 +16,19 @@ import Foundation
                           "events.jsonl.1", "events.jsonl"].map { dir + "/" + $0 })
     }
 
+    /// logrotate's compress beside the daemon's own size rotation: `.2.gz` (compressed
+    /// earlier) and `.2` (renamed from `.1` since); the one last written to is newer.
+    @Test func sameNumberPlainAndCompressedByModificationTime() throws {
+        let dir = makeTempDirectory(); defer { removeTree(dir) }
+        write(dir + "/events.jsonl.2", "")
+        write(dir + "/events.jsonl.2.gz", "")
+        var times = [timespec(tv_sec: 1_700_000_000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, dir + "/events.jsonl.2", &times, 0) == 0)
+        times = [timespec(tv_sec: 1_600_000_000, tv_nsec: 0), timespec(tv_sec: 1_600_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, dir + "/events.jsonl.2.gz", &times, 0) == 0)
+        #expect(try EventLogFiles.files(forLog: dir + "/events.jsonl") == [dir + "/events.jsonl.2.gz", dir + "/events.jsonl.2"])
+    }
+
     @Test func onlyRotatedFilesLeft() throws {
         let dir = makeTempDirectory(); defer { removeTree(dir) }
         write(dir + "/events.jsonl.1", "")
