@@ -56,7 +56,8 @@ private struct Builder {
             return
         }
         let lastT = runs.last?.last(where: { $0.event.tAudio != nil })?.event.tAudio
-        let wentBack = lastT.map { (event.tAudio ?? .infinity) < $0 - 1 } ?? false
+        // An onset may lie a little before the last event written; 10 s back is a new stream.
+        let wentBack = lastT.map { (event.tAudio ?? .infinity) < $0 - 10 } ?? false
         if runs.isEmpty || event.type == MonitorEvent.Kind.started || wentBack {
             runs.append([])
         }

@@ -57,7 +57,8 @@ extension Night {
                 var s = "  \(clock.hhmm(p.at))  \(padRight(p.kind, 15)) \(p.detail)"
                 if let u = p.until {
                     let what = p.kind == "daemon_stopped" ? "restarted" : "until"
-                    s += "; \(what) \(clock.hhmm(u)) (\(formatDuration(Double(u - p.at) / 1000)))"
+                    s += "; \(what) \(clock.hhmm(u))"
+                    if u > p.at { s += " (\(formatDuration(Double(u - p.at) / 1000)))" }
                 }
                 out.append(s)
             }
