@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CryModel", targets: ["CryModel"]),
         .library(name: "ControlProtocol", targets: ["ControlProtocol"]),
         .library(name: "MonitorDaemon", targets: ["MonitorDaemon"]),
+        .library(name: "NightReport", targets: ["NightReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

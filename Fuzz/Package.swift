@@ -27,6 +27,9 @@ let package = Package(
         .executableTarget(name: "fuzz-request", dependencies: [
             .product(name: "ControlProtocol", package: "babymonitor"),
         ], swiftSettings: fuzzTarget, linkerSettings: fuzzLink),
+        .executableTarget(name: "fuzz-night-report", dependencies: [
+            .product(name: "NightReport", package: "babymonitor"),
+        ], swiftSettings: fuzzTarget, linkerSettings: fuzzLink),
     ],
     swiftLanguageVersions: [.v5]
 )

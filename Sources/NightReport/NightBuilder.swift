@@ -21,7 +21,7 @@ extension Night {
     ///
     /// `isRunning(pid)` says whether the last run's daemon is still alive (its open episode
     /// is then ongoing and the run extends to `until`). With `extendToLastEvent` the window
-    /// reaches at least the last placed event (a fast replay places a night after "now").
+    /// reaches at least the end of the last replay (a fast replay places a night after "now").
     public static func build(lines: [LogLine], since: Int64, until: Int64, extendToLastEvent: Bool = false,
                              files: [String] = [], notes: [String] = [], isRunning: (Int) -> Bool = { _ in false }) -> Night {
         var b = Builder()
@@ -48,9 +48,12 @@ private struct Builder {
 
     mutating func add(_ line: LogLine) {
         source.linesRead += 1
-        let event: MonitorEvent
+        var event: MonitorEvent
         do {
             event = try MonitorEvent(json: JSONValue.parse(line.text))
+            // Audio time is seconds of a stream: anything else (negative, beyond 30 years) is
+            // not used as one (and would overflow milliseconds).
+            event.tAudio = event.tAudio.flatMap(audioSeconds)
         } catch {
             skip(line, line.text.hasPrefix("{") && !line.text.hasSuffix("}") ? "cut short (a crash mid-write?)" : "\(error)")
             return
@@ -99,7 +102,8 @@ private struct Builder {
                 case MonitorEvent.Kind.cryStart:
                     guard let n = ev.episode else { continue }
                     // A live event's ts is when the onset was confirmed; a replay's wall is the onset.
-                    let onsetLag = byAudio ? 0 : max(0, min(60, (ev["t_confirmed"]?.doubleValue ?? ev.tAudio ?? 0) - (ev.tAudio ?? 0)))
+                    let confirmed = ev["t_confirmed"]?.doubleValue.flatMap(audioSeconds) ?? ev.tAudio ?? 0
+                    let onsetLag = byAudio ? 0 : max(0, min(60, confirmed - (ev.tAudio ?? 0)))
                     let start = e.wall - Int64((onsetLag * 1000).rounded())
                     episodes.append(Night.Episode(number: n, run: r + 1, start: start, end: start, durationSeconds: 0,
                                                   ended: false, ongoing: false, need: nil, labels: []))
@@ -116,7 +120,7 @@ private struct Builder {
                     episodes[i].need = Night.Need(label: label, confidence: confidence, final: final, probs: probs)
                 case MonitorEvent.Kind.cryEnd:
                     guard let n = ev.episode, let i = open.removeValue(forKey: n) else { continue }
-                    var d = ev["duration_s"]?.doubleValue ?? 0
+                    var d = ev["duration_s"]?.doubleValue.flatMap(audioSeconds) ?? 0
                     if d <= 0, let t = ev.tAudio, let s = entries.first(where: { $0.event.type == MonitorEvent.Kind.cryStart && $0.event.episode == n })?.event.tAudio {
                         d = max(0, t - s)
                     }
@@ -181,7 +185,7 @@ private struct Builder {
                 gaps.append(Night.Gap(kind: .device, start: at, end: run.end))
             }
             runInfo.append(run)
-            if extendToLastEvent {
+            if extendToLastEvent && run.placedByAudioTime {
                 until = max(until, run.end, episodes.last?.end ?? run.end)
             }
         }
@@ -276,6 +280,9 @@ private struct Builder {
         return out
     }
 }
+
+/// A finite number of seconds within 0 ... 1e9 (about 30 years), else nil.
+func audioSeconds(_ x: Double) -> Double? { x.isFinite && x >= 0 && x <= 1e9 ? x : nil }
 
 /// `2h 05m`, `12m 30s`, `45s`
 public func formatDuration(_ seconds: Double) -> String {

@@ -88,7 +88,8 @@ extension Night {
             let tx = x(t)
             s += "<line x1=\"\(n(tx))\" y1=\"\(n(L.laneTop))\" x2=\"\(n(tx))\" y2=\"\(n(laneBottom + 10))\" stroke=\"#C9CED8\" stroke-width=\"1\"/>\n"
             let f = clock.fields(t)
-            let label = minutesShown ? "\(pad2(f.hour)):\(pad2(f.minute))" : pad2(f.hour)
+            let label = until - since > 2 * 86_400_000 ? "\(f.day)/\(f.month)"   // a long window: days
+                : minutesShown ? "\(pad2(f.hour)):\(pad2(f.minute))" : pad2(f.hour)
             s += svgText(tx, laneBottom + 36, label, size: 22, anchor: "middle", fill: "#333333")
         }
 
@@ -130,9 +131,11 @@ extension Night {
     public func hourTicks(clock: LocalClock, minSpacing: Double) -> [Int64] {
         let steps: [Int64] = [15, 30, 60, 120, 180, 360, 720, 1440].map { $0 * 60_000 }
         let step = steps.first { Double($0) >= minSpacing } ?? steps.last!
+        // Beyond a day per tick: midnights, every so many days (a long window stays cheap).
+        let everyDays = max(1, Int((minSpacing / 86_400_000).rounded(.up)))
         var ticks: [Int64] = []
         var day = clock.midnight(of: since)
-        while day <= until {
+        while day <= until && ticks.count < 1000 {
             // Walk the local day by local clock fields (a DST day has 23 or 25 hours).
             let f = clock.fields(day)
             var minute: Int64 = 0
@@ -141,7 +144,7 @@ extension Night {
                 if t >= since && t <= until && ticks.last != t { ticks.append(t) }
                 minute += step / 60_000
             }
-            day = clock.midnight(of: day, addingDays: 1)
+            day = clock.midnight(of: day, addingDays: everyDays)
         }
         return ticks
     }
