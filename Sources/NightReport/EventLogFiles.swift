@@ -16,6 +16,11 @@ public struct LogLine: Sendable, Equatable {
     public var file: String
     public var number: Int
     public var text: String
+    public init(file: String, number: Int, text: String) {
+        self.file = file
+        self.number = number
+        self.text = text
+    }
 }
 
 /// The event log and its rotated files, oldest first, read as lines.
