@@ -51,13 +51,25 @@ private struct Builder {
         var event: MonitorEvent
         do {
             event = try MonitorEvent(json: JSONValue.parse(line.text))
-            // Audio time is seconds of a stream: anything else (negative, beyond 30 years) is
-            // not used as one (and would overflow milliseconds).
-            event.tAudio = event.tAudio.flatMap(audioSeconds)
         } catch {
-            skip(line, line.text.hasPrefix("{") && !line.text.hasSuffix("}") ? "cut short (a crash mid-write?)" : "\(error)")
-            return
+            // A line cut by a crash (or NULs left by a power cut) has the next run's first
+            // line glued to it: keep the event that starts after the fragment.
+            let text = Array(line.text.utf8)
+            let marker = Array(#"{"v":"#.utf8)
+            var recovered: MonitorEvent? = nil
+            if text.count > marker.count, let at = (1...(text.count - marker.count)).reversed().first(where: {
+                text[$0] == marker[0] && Array(text[$0..<$0 + marker.count]) == marker
+            }) {
+                recovered = try? MonitorEvent(json: JSONValue.parse(String(decoding: text[at...], as: UTF8.self)))
+            }
+            skip(line, recovered != nil || (line.text.hasPrefix("{") && !line.text.hasSuffix("}"))
+                 ? "cut short (a crash mid-write?)" : "\(error)")
+            guard let recovered else { return }
+            event = recovered
         }
+        // Audio time is seconds of a stream: anything else (negative, beyond 30 years) is
+        // not used as one (and would overflow milliseconds).
+        event.tAudio = event.tAudio.flatMap(audioSeconds)
         let lastT = runs.last?.last(where: { $0.event.tAudio != nil })?.event.tAudio
         // An onset may lie a little before the last event written; 10 s back is a new stream.
         let wentBack = lastT.map { (event.tAudio ?? .infinity) < $0 - 10 } ?? false

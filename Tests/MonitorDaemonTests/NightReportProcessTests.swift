@@ -66,14 +66,15 @@ import NightReport
         fh.write(Data(#"{"v":1,"ts":"2026-12-07T02:00:11.000Z","type":"need","epis"#.utf8))
         fh.closeFile()
 
-        // A parent's label, in the shape of interfaces.md (`monitorctl label` writes it).
+        // A parent's label, in the shape of interfaces.md (`monitorctl label` writes it),
+        // appended right after the cut line: the report recovers it.
         let logged = try allEvents(log)
         let firstEpisode = try #require(logged.first { $0["type"]?.stringValue == "cry_start" }?["episode"]?.intValue)
         let labelLine = JSONValue.object([("v", 1), ("ts", .string(WallClock.iso8601(millis: WallClock.nowMillis()))),
                                           ("type", "label"), ("episode", .number(Double(firstEpisode + 1))), ("label", "not-cry")])
         let fh2 = try #require(FileHandle(forWritingAtPath: log))
         fh2.seekToEndOfFile()
-        fh2.write(Data(("\n" + labelLine.description + "\n").utf8))
+        fh2.write(Data((labelLine.description + "\n").utf8))   // glued to the cut line
         fh2.closeFile()
 
         // Run 3: a daemon without its microphone that keeps running; monitorctl asks it for the log.

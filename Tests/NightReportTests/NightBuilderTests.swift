@@ -158,6 +158,25 @@ import ControlProtocol
         #expect(n.episodes[1].labels == ["not-cry", "cry"] && !n.episodes[1].falseAlarm)
     }
 
+    /// A crash cut a line and the next run's `started` was appended right after it (or
+    /// after the NULs a power cut leaves): the glued event still counts.
+    @Test func eventGluedToACutLineIsRecovered() {
+        var log = TestLog()
+        log.started(0, pid: 1)
+        log.add(100.2, "cry_start", episode: 1, t: 100)
+        var next = TestLog()
+        next.started(500, pid: 2)
+        next.episode(2, at: 600, runStart: 500, seconds: 10, need: "tired", confidence: 0.9)
+        log.lines.append(#"{"v":1,"ts":"2026-12-06T19:01:43.000Z","type":"need","episode":1,"t_au"# + next.lines[0])
+        log.lines.append("\0\0\0\0" + next.lines[1])
+        log.lines += next.lines.dropFirst(2)
+        let n = log.night()
+        #expect(n.runs.map(\.pid) == [1, 2])
+        #expect(n.episodes.map(\.number) == [1, 2] && n.episodes[1].ended)
+        #expect(n.source.skippedLines == 2)
+        #expect(n.source.skipped.allSatisfy { $0.contains("cut short") })
+    }
+
     @Test func textReport() {
         let text = Self.night().night().text(clock: .fixed(offsetSeconds: 3600))
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
