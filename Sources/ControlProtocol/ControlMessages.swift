@@ -29,6 +29,12 @@ public enum ControlRequest: Sendable, Equatable {
     /// Addition to interfaces.md: `{"cmd":"events","limit":N}` -> `{"ok":true,"v":1,"events":[...]}`,
     /// the last N events the daemon keeps in memory (oldest first); `limit` optional.
     case events(limit: Int?)
+    /// `{"cmd":"label","episode":N,"label":"not-cry"}` (`episode` may be `"last"`) ->
+    /// `{"ok":true,"v":1,"label":{the label event}}`; the episode's audio must still be kept.
+    case label(episode: EpisodeReference, label: EpisodeLabel)
+    /// `{"cmd":"reload"}` -> `{"ok":true,"v":1,"models":{...},"adapted":[...]}` once the models
+    /// are loaded and checked (they are swapped in between frames); an error keeps the old ones.
+    case reload
 
     public var json: JSONValue {
         switch self {
@@ -38,6 +44,9 @@ public enum ControlRequest: Sendable, Equatable {
             var members: [(String, JSONValue)] = [("cmd", .string("events"))]
             if let limit { members.append(("limit", .number(Double(limit)))) }
             return .object(members)
+        case .label(let episode, let label):
+            return .object([("cmd", .string("label")), ("episode", episode.json), ("label", .string(label.rawValue))])
+        case .reload: return .object([("cmd", .string("reload"))])
         }
     }
 
@@ -78,8 +87,17 @@ public enum ControlRequest: Sendable, Equatable {
                 limit = n
             }
             request = .events(limit: limit)
+        case "label":
+            allowed = ["cmd", "episode", "label"]
+            guard let e = value["episode"] else { throw .badRequest("label request has no \"episode\"") }
+            guard let l = value["label"] else { throw .badRequest("label request has no \"label\"") }
+            guard let text = l.stringValue else { throw .badRequest("\"label\" must be a string, got \(l)") }
+            request = .label(episode: try EpisodeReference.parse(json: e), label: try EpisodeLabel.parse(text))
+        case "reload":
+            allowed = ["cmd"]
+            request = .reload
         default:
-            throw .badRequest("unknown cmd \"\(cmd)\" (known: status, subscribe, events)")
+            throw .badRequest("unknown cmd \"\(cmd)\" (known: status, subscribe, events, label, reload)")
         }
         if let extra = members.first(where: { !allowed.contains($0.0) }) {
             throw .badRequest("unknown field \"\(extra.0)\" for cmd \"\(cmd)\"")
@@ -100,6 +118,17 @@ public enum ControlResponse {
     public static func events(_ events: [MonitorEvent]) -> String {
         JSONValue.object([("ok", .bool(true)), ("v", .number(Double(protocolVersion))),
                           ("events", .array(events.map(\.json)))]).description + "\n"
+    }
+
+    public static func labelled(_ event: MonitorEvent) -> String {
+        JSONValue.object([("ok", .bool(true)), ("v", .number(Double(protocolVersion))), ("label", event.json)])
+            .description + "\n"
+    }
+
+    public static func reloaded(models: [(String, String)], adapted: [String]) -> String {
+        JSONValue.object([("ok", .bool(true)), ("v", .number(Double(protocolVersion))),
+                          ("models", .object(models.map { ($0.0, JSONValue.string($0.1)) })),
+                          ("adapted", .array(adapted.map(JSONValue.string)))]).description + "\n"
     }
 
     public static func error(_ message: String) -> String {
@@ -140,6 +169,14 @@ public struct DaemonStatus: Sendable, Equatable {
     /// Events the event log could not keep (pending queue overflowed while degraded).
     public var lostEvents: Int = 0
     public var subscribers: Int = 0
+    /// Which of the models in use came from `[models] adapted_dir` ("detector", "cause").
+    public var modelsAdapted: [String] = []
+    /// Kept episode audio: directory (nil: keeping is off), episodes and bytes kept, and
+    /// episodes still being written.
+    public var episodesDir: String?
+    public var episodesKept: Int = 0
+    public var episodesBytes: Int = 0
+    public var episodesWriting: Int = 0
 
     public init() {}
 
@@ -167,6 +204,13 @@ public struct DaemonStatus: Sendable, Equatable {
             ("pending_events", .number(Double(pendingEvents))),
             ("lost_events", .number(Double(lostEvents))),
             ("subscribers", .number(Double(subscribers))),
+            ("models_adapted", .array(modelsAdapted.map(JSONValue.string))),
+            ("episodes", .object([
+                ("dir", opt(episodesDir)),
+                ("kept", .number(Double(episodesKept))),
+                ("bytes", .number(Double(episodesBytes))),
+                ("writing", .number(Double(episodesWriting))),
+            ])),
         ])
     }
 
@@ -195,5 +239,10 @@ public struct DaemonStatus: Sendable, Equatable {
         pendingEvents = json["pending_events"]?.intValue ?? 0
         lostEvents = json["lost_events"]?.intValue ?? 0
         subscribers = json["subscribers"]?.intValue ?? 0
+        modelsAdapted = json["models_adapted"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        episodesDir = json["episodes"]?["dir"]?.stringValue
+        episodesKept = json["episodes"]?["kept"]?.intValue ?? 0
+        episodesBytes = json["episodes"]?["bytes"]?.intValue ?? 0
+        episodesWriting = json["episodes"]?["writing"]?.intValue ?? 0
     }
 }

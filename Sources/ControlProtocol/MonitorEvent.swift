@@ -110,9 +110,11 @@ extension MonitorEvent {
         ])
     }
 
-    public static func cryEnd(episode: Int, tAudio: Double, duration: Double) -> MonitorEvent {
-        MonitorEvent(type: Kind.cryEnd, episode: episode, tAudio: tAudio,
-                     fields: [("duration_s", .fixed(duration, decimals: 3))])
+    /// `peakProbability`: the detector's highest p(cry) over the episode (`peak_p_cry`).
+    public static func cryEnd(episode: Int, tAudio: Double, duration: Double, peakProbability: Double? = nil) -> MonitorEvent {
+        var fields: [(String, JSONValue)] = [("duration_s", .fixed(duration, decimals: 3))]
+        if let peakProbability { fields.append(("peak_p_cry", .fixed(peakProbability, decimals: 4))) }
+        return MonitorEvent(type: Kind.cryEnd, episode: episode, tAudio: tAudio, fields: fields)
     }
 
     public static func started(version: String, input: String, models: [(String, String)], tAudio: Double = 0) -> MonitorEvent {

@@ -31,7 +31,7 @@ public final class CryDetector {
     public let levelFeatureIndex: Int
     public let levelScale: Float
 
-    private let stage2: CryProbabilityModel?
+    private var stage2: CryProbabilityModel?
     public private(set) var gate: EnergyGate
     public private(set) var segmenter: EpisodeSegmenter
     /// p(cry) of the last frame (0 while the gate was closed).
@@ -96,6 +96,14 @@ public final class CryDetector {
         }
         lastProbability = p
         segmenter.process(probability: p, gateOpen: open, emit: emit)
+    }
+
+    /// Replaces the learned stage (a reloaded model) between frames; the gate and the
+    /// segmenter go on. The new stage starts from a reset state.
+    public func replaceStage2(_ model: CryProbabilityModel) {
+        precondition(mode == .learned, "an energy-only detector has no learned stage")
+        model.reset()
+        stage2 = model
     }
 
     /// End of stream: closes the running episode.

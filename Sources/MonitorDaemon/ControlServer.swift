@@ -9,12 +9,28 @@ import ControlProtocol
 public struct ControlHandlers: Sendable {
     public var status: @Sendable () -> DaemonStatus
     public var recentEvents: @Sendable (_ limit: Int) -> [MonitorEvent]
+    /// `{"cmd":"label"}`: the label event, or why nothing was recorded.
+    public var label: @Sendable (EpisodeReference, EpisodeLabel) -> Result<MonitorEvent, ControlRefusal>
+    /// `{"cmd":"reload"}`: the models in use from now on and which are adapted, or why not.
+    public var reload: @Sendable () -> Result<([(String, String)], [String]), ControlRefusal>
 
     public init(status: @escaping @Sendable () -> DaemonStatus,
-                recentEvents: @escaping @Sendable (_ limit: Int) -> [MonitorEvent]) {
+                recentEvents: @escaping @Sendable (_ limit: Int) -> [MonitorEvent],
+                label: @escaping @Sendable (EpisodeReference, EpisodeLabel) -> Result<MonitorEvent, ControlRefusal>
+                    = { _, _ in .failure(ControlRefusal("labels are not supported here")) },
+                reload: @escaping @Sendable () -> Result<([(String, String)], [String]), ControlRefusal>
+                    = { .failure(ControlRefusal("reload is not supported here")) }) {
         self.status = status
         self.recentEvents = recentEvents
+        self.label = label
+        self.reload = reload
     }
+}
+
+/// Why a request was refused (the `error` of `{"ok":false,...}`).
+public struct ControlRefusal: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// The control socket (interfaces.md): a Unix stream socket, newline-delimited JSON.
@@ -336,6 +352,16 @@ public final class ControlServer: @unchecked Sendable {
             }
         case .events(let limit):
             reply(ControlResponse.events(handlers.recentEvents(limit ?? defaultRecentEventCount)), to: c)
+        case .label(let episode, let label):
+            switch handlers.label(episode, label) {
+            case .success(let event): reply(ControlResponse.labelled(event), to: c)
+            case .failure(let refusal): reply(ControlResponse.error(refusal.description), to: c)
+            }
+        case .reload:
+            switch handlers.reload() {
+            case .success(let (models, adapted)): reply(ControlResponse.reloaded(models: models, adapted: adapted), to: c)
+            case .failure(let refusal): reply(ControlResponse.error(refusal.description), to: c)
+            }
         }
     }
 

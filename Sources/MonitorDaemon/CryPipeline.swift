@@ -38,12 +38,20 @@ public final class CryPipeline: AudioPipeline {
     public let sampleRate: Int
     public let frontEnd: FrontEndConfig
     public private(set) var framesProcessed = 0
-    public let modelNames: [(String, String)]
+    /// Model files in use (any thread).
+    public var modelNames: [(String, String)] { current.withLock { $0.1 } }
+    /// The roles whose model came from `[models] adapted_dir`.
+    public var adaptedRoles: [String] { current.withLock { $0.0.adaptedRoles } }
+    /// The models in use, and their names for status (energy-only shows as a name).
+    private let current: Locked<(ModelSet, [(String, String)])>
+    /// Models loaded and checked, waiting for the processing thread to swap them in.
+    private let pending = Locked<(ModelSet, String)?>(nil)
+    private let detectorConfiguration: DetectorConfiguration
 
     private let extractor: FeatureExtractor
-    private let detector: CryDetector?
-    private let cause: StreamingClassifier?
-    private let causeClasses: [String]
+    private var detector: CryDetector?
+    private var cause: StreamingClassifier?
+    private var causeClasses: [String]
     private let firstDecisionFrames: Int
     private let restartFrames: Int
     private let minFinalWindowFrames: Int
@@ -63,38 +71,26 @@ public final class CryPipeline: AudioPipeline {
     private var lastPosteriors: [Float]
     private var windowSums: [Float]
     private var windowCount = 0
+    /// The detector's highest p(cry) in the running episode (the cry_end's `peak_p_cry`).
+    private var episodePeak: Float = 0
 
-    /// Builds the pipeline from the configuration: loads and checks the models.
+    /// Builds the pipeline from the configuration: loads and checks the models (the adapted
+    /// ones where `models` says so; by default the configured ones).
     /// Errors name the configuration key and file.
-    public init(config: DaemonConfig) throws(ConfigError) {
+    public init(config: DaemonConfig, models: ModelSet? = nil) throws(ConfigError) {
         let file = config.sourcePath ?? "built-in configuration"
         sampleRate = config.audio.sampleRate
-        var names: [(String, String)] = []
-
-        func load(_ path: String, key: String) throws(ConfigError) -> CryModelFile {
-            do { return try CryModelFile.load(path: path) } catch {
-                throw ConfigError(file: file, key: key, problem: "\(error)")
-            }
+        var set: ModelSet
+        if let models {
+            set = models
+        } else {
+            var configuredOnly = config
+            configuredOnly.models.adaptedDir = "/nonexistent-adapted-dir"
+            set = try ModelSet.load(config: configuredOnly).0
         }
-        var detectorModel: CryModelFile?
-        if let path = config.models.detector {
-            detectorModel = try load(path, key: "models.detector")
-            names.append(("detector", path))
-        }
-        var causeModel: CryModelFile?
-        if let path = config.models.cause {
-            let m = try load(path, key: "models.cause")
-            guard m.configuration.task == .cause else {
-                throw ConfigError(file: file, key: "models.cause",
-                                  problem: "\(path): model task is '\(m.configuration.task.rawValue)', expected a cause model")
-            }
-            guard m.configuration.inputSize == m.configuration.frontEnd.featureCount else {
-                throw ConfigError(file: file, key: "models.cause",
-                                  problem: "\(path): model takes \(m.configuration.inputSize) features per frame, its front end gives \(m.configuration.frontEnd.featureCount)")
-            }
-            causeModel = m
-            names.append(("cause", path))
-        }
+        let detectorModel = set.detector?.model
+        let causeModel = set.cause?.model
+        var names = set.names
         // One front end feeds both models: they must agree with each other and the rate.
         let fe = detectorModel?.configuration.frontEnd ?? causeModel?.configuration.frontEnd
             ?? FrontEndConfig(sampleRate: config.audio.sampleRate)
@@ -124,7 +120,7 @@ public final class CryPipeline: AudioPipeline {
         dc.minimumEpisodeSeconds = d.minEpisodeS
         dc.mergeGapSeconds = d.mergeGapS
         do {
-            if let detectorModel, let path = config.models.detector {
+            if let detectorModel, let path = set.detector?.path {
                 detector = try CryDetector(model: detectorModel, name: path, configuration: dc)
             } else if d.energyOnly {
                 detector = try CryDetector.make(modelPath: nil, energyOnly: true, configuration: dc, frontEnd: fe)
@@ -137,7 +133,8 @@ public final class CryPipeline: AudioPipeline {
         }
         cause = causeModel.map { StreamingClassifier(model: $0) }
         causeClasses = causeModel?.configuration.classes ?? []
-        modelNames = names
+        current = Locked((set, names))
+        detectorConfiguration = dc
 
         let framesPerSecond = Double(fe.sampleRate) / Double(fe.hopLength)
         firstDecisionFrames = max(1, Int((config.classifier.firstDecisionS * framesPerSecond).rounded()))
@@ -162,12 +159,56 @@ public final class CryPipeline: AudioPipeline {
     }
 
     public func process(_ samples: UnsafeBufferPointer<Float>, emit: (MonitorEvent) -> Void) {
+        if !inEpisode { swapPendingModels(emit: emit) }
         extractor.process(samples) { index, frame in handleFrame(index, frame, emit: emit) }
     }
 
     public func finish(emit: (MonitorEvent) -> Void) {
         extractor.finish { index, frame in handleFrame(index, frame, emit: emit) }
         detector?.finish { event in handleEpisodeEvent(event, emit: emit) }
+    }
+
+    /// The models in use (for a reload to compare against).
+    public var models: ModelSet { current.withLock { $0.0 } }
+
+    /// Hands checked models to the processing thread (any thread). They are swapped in at the
+    /// start of the next block of samples outside a cry episode (an episode is judged by one
+    /// set of models), between frames: the front end and its look-ahead carry on, so no audio
+    /// is skipped. Returns at once; `hasPendingModels` tells when the swap happened.
+    public func install(_ set: ModelSet, reason: String) {
+        pending.withLock { $0 = (set, reason) }
+    }
+
+    public var hasPendingModels: Bool { pending.withLock { $0 != nil } }
+
+    /// Processing thread, between frames, outside an episode. The detector keeps its energy
+    /// gate and segmenter (noise floor, hangover); only its learned stage is replaced, and
+    /// starts from a reset state like after a silence.
+    /// Emits `models_loaded`. Also called by the daemon once the processing thread has ended.
+    public func swapPendingModels(emit: (MonitorEvent) -> Void) {
+        guard let (set, reason) = pending.withLock({ s -> (ModelSet, String)? in let v = s; s = nil; return v }) else { return }
+        if let entry = set.detector {
+            if let detector, detector.mode == .learned,
+               let stage2 = try? DetectorModel(model: entry.model, name: entry.path) {
+                detector.replaceStage2(stage2)
+            } else if let d = try? CryDetector(model: entry.model, name: entry.path, configuration: detectorConfiguration) {
+                detector = d
+            }
+        }
+        if let entry = set.cause {
+            cause = StreamingClassifier(model: entry.model)
+            causeClasses = entry.model.configuration.classes
+            if lastPosteriors.count != causeClasses.count {
+                lastPosteriors = [Float](repeating: 0, count: causeClasses.count)
+                windowSums = [Float](repeating: 0, count: causeClasses.count)
+            }
+        }
+        current.withLock { c in
+            var names = set.names
+            if set.detector == nil, let energy = c.1.first(where: { $0.0 == "detector" }) { names.insert(energy, at: 0) }
+            c = (set, names)
+        }
+        emit(.modelsLoaded(reason: reason, models: modelNames, adapted: set.adaptedRoles, tAudio: seconds(framesProcessed)))
     }
 
     private func seconds(_ frame: Int) -> Double { frontEnd.frameStartTime(frame) }
@@ -181,6 +222,7 @@ public final class CryPipeline: AudioPipeline {
         }
         guard let detector else { return }
         detector.process(frame) { event in handleEpisodeEvent(event, emit: emit) }
+        if inEpisode { episodePeak = max(episodePeak, detector.lastProbability) }
         if inEpisode && detector.isGateOpen {
             classify(frame, at: index, emit: emit)
         }
@@ -192,6 +234,7 @@ public final class CryPipeline: AudioPipeline {
             episodeNumber += 1
             inEpisode = true
             onsetFrame = onset
+            episodePeak = detector?.lastProbability ?? 0
             emit(.cryStart(episode: episodeNumber, tAudio: seconds(onset), tConfirmed: seconds(confirmedAt)))
             guard cause != nil else { return }
             startWindow(at: onset)
@@ -219,7 +262,8 @@ public final class CryPipeline: AudioPipeline {
                     emit(needEvent(probs, at: end, final: true))
                 }
             }
-            emit(.cryEnd(episode: episodeNumber, tAudio: seconds(end), duration: seconds(end) - seconds(onsetFrame)))
+            emit(.cryEnd(episode: episodeNumber, tAudio: seconds(end), duration: seconds(end) - seconds(onsetFrame),
+                         peakProbability: Double(episodePeak)))
         }
     }
 

@@ -15,14 +15,18 @@ public struct DaemonOptions: Sendable {
     public var pace: ReplayPace
     public var eventLogPath: String
     public var socketPath: String
+    /// After a replayed file ends, keep running (socket up, state `finished`) until a signal,
+    /// so that the replayed night can be labelled like a live one.
+    public var keepRunning: Bool
 
     public init(config: DaemonConfig, input: InputSpec? = nil, pace: ReplayPace = .realtime,
-                eventLogPath: String? = nil, socketPath: String? = nil) {
+                eventLogPath: String? = nil, socketPath: String? = nil, keepRunning: Bool = false) {
         self.config = config
         self.input = input ?? .alsa(config.audio.pcm)
         self.pace = pace
         self.eventLogPath = eventLogPath ?? config.log.eventLog
         self.socketPath = socketPath ?? config.control.socket
+        self.keepRunning = keepRunning
     }
 }
 
@@ -53,6 +57,11 @@ public final class Daemon: @unchecked Sendable {
     private let publisher: EventPublisher
     private let processing: ProcessingLoop
     private let pipeline: CryPipeline
+    private let recorder: EpisodeRecorder
+    /// Adapted models refused at start (published once the log is up).
+    private let startRefusals: [ModelSet.Refusal]
+    /// One reload at a time (socket and SIGHUP).
+    private let reloadLock = Locked(0)
     private var server: ControlServer?
     private let notifier: SystemdNotifier
     private let startTime = monotonicSeconds()
@@ -73,12 +82,22 @@ public final class Daemon: @unchecked Sendable {
         dataReady = try Wakeup()
         let log = EventLog(path: options.eventLogPath, maxBytes: options.config.log.maxBytes, keep: options.config.log.keep)
         publisher = EventPublisher(log: log, recentLimit: options.config.control.recentEvents)
-        do { pipeline = try CryPipeline(config: options.config) } catch { throw .config(error.description) }
+        do {
+            let (models, refusals) = try ModelSet.load(config: options.config)
+            startRefusals = refusals
+            pipeline = try CryPipeline(config: options.config, models: models)
+        } catch { throw .config(error.description) }
+        var recorderOptions = EpisodeRecorder.Options(config: options.config)
+        if case .wav = options.input, options.pace == .fast { recorderOptions.waitForWriter = true }
+        recorder = try EpisodeRecorder(options: recorderOptions, publish: { [publisher] in publisher.publish($0) })
         let history = EventLogHistory.scan(path: options.eventLogPath)
-        pipeline.continueEpisodeNumbering(after: history.lastEpisode)
+        // Never reuse a kept episode's number, even when the event log was removed.
+        let lastEpisode = max(history.lastEpisode, recorder.lastEpisodeOnDisk())
+        pipeline.continueEpisodeNumbering(after: lastEpisode)
+        recorder.noteEpisodeNumbering(after: lastEpisode)
         publisher.seedEpisodesToday(history.episodesToday)
         processing = ProcessingLoop(ring: ring, capture: capture, dataReady: dataReady, publisher: publisher,
-                                    pipeline: pipeline)
+                                    pipeline: pipeline, recorder: recorder)
     }
 
     /// Runs until SIGTERM/SIGINT (or the end of a replayed file). Returns the exit status.
@@ -103,7 +122,15 @@ public final class Daemon: @unchecked Sendable {
             serverOptions.mode = 0o660
             server = try ControlServer(options: serverOptions, handlers: ControlHandlers(
                 status: { [weak self] in self?.status() ?? DaemonStatus() },
-                recentEvents: { [weak self] limit in self?.publisher.recentEvents(limit: limit) ?? [] }))
+                recentEvents: { [weak self] limit in self?.publisher.recentEvents(limit: limit) ?? [] },
+                label: { [weak self] episode, label in
+                    guard let self else { return .failure(ControlRefusal("the daemon is stopping")) }
+                    return self.label(episode, label)
+                },
+                reload: { [weak self] in
+                    guard let self else { return .failure(ControlRefusal("the daemon is stopping")) }
+                    return self.reloadModels(reason: "request").map { ($0.names, $0.adaptedRoles) }
+                }))
             try server.start()
         } catch {
             report("babymonitord: \(error)")
@@ -114,10 +141,17 @@ public final class Daemon: @unchecked Sendable {
         publisher.attach(server: server)
         publisher.publish(.started(version: babymonitorVersion, input: options.input.description,
                                    models: pipeline.modelNames))
+        for r in startRefusals {
+            publisher.publish(.modelError(role: r.role, path: r.path, error: r.problem))
+        }
+        if !pipeline.adaptedRoles.isEmpty {
+            publisher.publish(.modelsLoaded(reason: "start", models: pipeline.modelNames, adapted: pipeline.adaptedRoles, tAudio: 0))
+        }
         if let reason = pipeline.degradedReason {
             publisher.publish(.degraded(component: "detector", reason: reason))
         }
 
+        recorder.start()
         startProcessingThread()
         startCaptureThread(replay: replay, signals: signals)
         notifier.notify("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(getpid())")
@@ -131,8 +165,13 @@ public final class Daemon: @unchecked Sendable {
             switch signals.wait(timeoutMillis: 1000) {
             case SIGTERM: reason = "SIGTERM"; break loop
             case SIGINT: reason = "SIGINT"; break loop
-            case SIGHUP: publisher.log.reopen()
-            case SignalPipe.processingFinished: reason = "end of input"; break loop
+            case SIGHUP:
+                publisher.log.reopen()
+                _ = reloadModels(reason: "SIGHUP")
+            case SignalPipe.processingFinished:
+                reason = "end of input"
+                if !options.keepRunning { break loop }
+                notifier.notify("STATUS=finished; --keep-running: waiting for SIGTERM")
             default: break
             }
             // Watchdog: only while the processing thread runs and audio advances (or there
@@ -168,6 +207,8 @@ public final class Daemon: @unchecked Sendable {
         processing.stopRequested.store(true, ordering: .releasing)
         dataReady.signal()
         processingDone.wait()
+        // The episode writer finishes what the stream's end left queued.
+        recorder.stop()
         var code: Int32 = 0
         if let failure = replayFailure.withLock({ $0 }) {
             report("babymonitord: \(failure)")
@@ -257,12 +298,66 @@ public final class Daemon: @unchecked Sendable {
         s.episodesToday = publisher.episodesToday
         s.causeModel = pipeline.modelNames.first(where: { $0.0 == "cause" })?.1
         s.detectorModel = pipeline.modelNames.first(where: { $0.0 == "detector" })?.1
-        let problems = [publisher.log.degradedReason, pipeline.degradedReason].compactMap { $0 }
+        let problems = [publisher.log.degradedReason, pipeline.degradedReason, recorder.degradedReason].compactMap { $0 }
         s.degraded = problems.isEmpty ? nil : problems.joined(separator: "; ")
         s.eventLog = options.eventLogPath
         s.pendingEvents = publisher.log.pendingCount
         s.lostEvents = publisher.log.lostEvents
+        s.modelsAdapted = pipeline.adaptedRoles
+        if recorder.isEnabled {
+            let kept = recorder.summary
+            s.episodesDir = recorder.options.directory
+            s.episodesKept = kept.kept
+            s.episodesBytes = kept.bytes
+            s.episodesWriting = kept.writing
+        }
         return s
+    }
+
+    /// `{"cmd":"reload"}`, `monitorctl reload`, SIGHUP: loads and checks the models of
+    /// `[models]` (adapted first) on the calling thread and hands them to the processing
+    /// thread, which swaps them in between frames outside an episode and publishes
+    /// `models_loaded` then. A refused model gets a `model_error` event and the one in use
+    /// stays; the answer is then an error naming it.
+    func reloadModels(reason: String) -> Result<ModelSet, ControlRefusal> {
+        reloadLock.withLock { _ -> Result<ModelSet, ControlRefusal> in
+            let loaded: (ModelSet, [ModelSet.Refusal])
+            do {
+                loaded = try ModelSet.load(config: options.config, current: pipeline.models, frontEnd: pipeline.frontEnd)
+            } catch {
+                let text = "\(error)"
+                publisher.publish(.modelError(role: "models", path: "", error: text))
+                return .failure(ControlRefusal(text))
+            }
+            let (set, refusals) = loaded
+            for r in refusals { publisher.publish(.modelError(role: r.role, path: r.path, error: r.problem)) }
+            pipeline.install(set, reason: reason)
+            if processingFinished.load(ordering: .acquiring) {
+                // No more frames will come (a finished replay kept running): swap now, the
+                // processing thread is gone.
+                pipeline.swapPendingModels(emit: { publisher.publish($0) })
+            } else {
+                dataReady.signal()
+            }
+            if !refusals.isEmpty {
+                return .failure(ControlRefusal(refusals.map(\.description).joined(separator: "; ")
+                                               + " (kept the model in use)"))
+            }
+            return .success(set)
+        }
+    }
+
+    /// `{"cmd":"label"}` (server thread): records the label in the episode's sidecar, then
+    /// publishes the label event; nothing changes on error.
+    private func label(_ reference: EpisodeReference, _ label: EpisodeLabel) -> Result<MonitorEvent, ControlRefusal> {
+        do {
+            let (episode, labels) = try recorder.addLabel(label, to: reference)
+            let event = MonitorEvent.label(episode: episode, label: label, allLabels: labels)
+            publisher.publish(event)
+            return .success(event)
+        } catch {
+            return .failure(ControlRefusal(error.description))
+        }
     }
 
     private func statusLine() -> String {

@@ -48,6 +48,20 @@ public struct DaemonConfig: Sendable, Equatable {
         /// Cause classifier (hungry, tired, ...) and cry detector model files; nil: none.
         public var cause: String?
         public var detector: String?
+        /// Models adapted to this home (`crymodel adapt --out-dir`): `detector.safetensors` and
+        /// `cause.safetensors` found here are used instead of the configured ones, at start and
+        /// on reload. A missing directory or file: the configured model.
+        public var adaptedDir = "/var/lib/babymonitor/models"
+    }
+
+    /// Episode audio kept on the device for labelling and adaptation (EpisodeRecorder).
+    public struct Episodes: Sendable, Equatable {
+        /// Where episode-<N>.wav and episode-<N>.json go.
+        public var dir = "/var/lib/babymonitor/episodes"
+        /// Megabytes (10^6 bytes) of episodes kept; the oldest are deleted first; 0: no audio kept.
+        public var keepMB = 200.0
+        /// Seconds of audio kept before each episode's onset.
+        public var preRollS = 1.0
     }
 
     /// Cry detector and episode segmentation (CryDetector's DetectorConfiguration; the
@@ -106,6 +120,7 @@ public struct DaemonConfig: Sendable, Equatable {
     public var classifier = Classifier()
     public var log = Log()
     public var control = Control()
+    public var episodes = Episodes()
     /// The file this was read from (nil: built-in defaults).
     public var sourcePath: String?
 
@@ -137,7 +152,7 @@ public struct DaemonConfig: Sendable, Equatable {
         let base = (path as NSString).deletingLastPathComponent
         let r = Reader(file: path, baseDirectory: base.isEmpty ? "." : base)
 
-        try r.sections(root, known: ["audio", "models", "detector", "classifier", "log", "control"])
+        try r.sections(root, known: ["audio", "models", "detector", "classifier", "log", "control", "episodes"])
         if let t = try r.table(root, "audio") {
             try r.keys(t, "audio", known: ["pcm", "sample_rate", "period_ms", "ring_seconds"])
             c.audio.pcm = try r.string(t, "audio", "pcm", nonEmpty: true) ?? c.audio.pcm
@@ -146,9 +161,10 @@ public struct DaemonConfig: Sendable, Equatable {
             c.audio.ringSeconds = try r.number(t, "audio", "ring_seconds", in: 0.1...600) ?? c.audio.ringSeconds
         }
         if let t = try r.table(root, "models") {
-            try r.keys(t, "models", known: ["cause", "detector"])
+            try r.keys(t, "models", known: ["cause", "detector", "adapted_dir"])
             c.models.cause = try r.path(t, "models", "cause")
             c.models.detector = try r.path(t, "models", "detector")
+            c.models.adaptedDir = try r.path(t, "models", "adapted_dir") ?? c.models.adaptedDir
         }
         if let t = try r.table(root, "detector") {
             try r.keys(t, "detector", known: ["gate_margin_db", "gate_minimum_db", "on_threshold", "off_threshold",
@@ -183,6 +199,12 @@ public struct DaemonConfig: Sendable, Equatable {
             c.control.socket = try r.path(t, "control", "socket") ?? c.control.socket
             c.control.group = try r.string(t, "control", "group") ?? c.control.group
             c.control.recentEvents = try r.int(t, "control", "recent_events", in: 1...100_000) ?? c.control.recentEvents
+        }
+        if let t = try r.table(root, "episodes") {
+            try r.keys(t, "episodes", known: ["dir", "keep_mb", "pre_roll_s"])
+            c.episodes.dir = try r.path(t, "episodes", "dir") ?? c.episodes.dir
+            c.episodes.keepMB = try r.number(t, "episodes", "keep_mb", in: 0...1_000_000) ?? c.episodes.keepMB
+            c.episodes.preRollS = try r.number(t, "episodes", "pre_roll_s", in: 0...10) ?? c.episodes.preRollS
         }
         if c.control.socket.utf8.count > 107 {
             throw ConfigError(file: path, key: "control.socket", problem: "path longer than 107 bytes (a Unix socket path limit)")

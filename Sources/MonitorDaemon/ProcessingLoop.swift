@@ -27,14 +27,17 @@ public final class ProcessingLoop: @unchecked Sendable {
     /// are published here, once processing reaches that position, to keep the events'
     /// t_audio in stream order.
     private let deviceEvents = Locked<[(sample: Int, event: MonitorEvent)]>([])
+    /// Keeps episode audio (nil or disabled: none kept); sees every sample and episode event.
+    private let recorder: EpisodeRecorder?
 
     public init(ring: RingBuffer<Float>, capture: CaptureState, dataReady: Wakeup, publisher: EventPublisher,
-                pipeline: AudioPipeline) {
+                pipeline: AudioPipeline, recorder: EpisodeRecorder? = nil) {
         self.ring = ring
         self.capture = capture
         self.dataReady = dataReady
         self.publisher = publisher
         self.pipeline = pipeline
+        self.recorder = recorder?.isEnabled == true ? recorder : nil
     }
 
     public var sampleRate: Int { pipeline.sampleRate }
@@ -67,7 +70,10 @@ public final class ProcessingLoop: @unchecked Sendable {
     public func run() {
         var chunk = [Float](repeating: 0, count: 1024)
         var lastTick = monotonicSeconds()
-        let publish: (MonitorEvent) -> Void = { [publisher] in publisher.publish($0) }
+        let publish: (MonitorEvent) -> Void = { [publisher, recorder, pipeline] event in
+            recorder?.observe(event, models: pipeline.modelNames)
+            publisher.publish(event)
+        }
         while !stopRequested.load(ordering: .acquiring) {
             heartbeat.wrappingIncrement(ordering: .relaxed)
             // Stop at the next device event's position, so it comes out between the
@@ -76,6 +82,7 @@ public final class ProcessingLoop: @unchecked Sendable {
             let limit = publishDeviceEvents(upTo: processed).map { min(chunk.count, $0 - processed) } ?? chunk.count
             let n = chunk.withUnsafeMutableBufferPointer { ring.pop(into: UnsafeMutableBufferPointer(rebasing: $0[0..<limit])) }
             if n > 0 {
+                chunk.withUnsafeBufferPointer { recorder?.append(UnsafeBufferPointer(rebasing: $0[0..<n])) }
                 chunk.withUnsafeBufferPointer { pipeline.process(UnsafeBufferPointer(rebasing: $0[0..<n]), emit: publish) }
                 samplesProcessed.wrappingIncrement(by: n, ordering: .releasing)
                 framesProcessed.store(pipeline.framesProcessed, ordering: .releasing)

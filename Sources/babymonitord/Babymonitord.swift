@@ -15,8 +15,8 @@ struct Babymonitord: ParsableCommand {
         discussion: """
             Events go to the JSON-lines event log and to subscribers of the control socket \
             (see monitorctl). Signals: SIGTERM/SIGINT stop (final events, socket removed, exit 0); \
-            SIGHUP reopens the event log (logrotate). With --input wav: the daemon exits 0 after the \
-            file's last event is written. Exit status: 0 ok, 1 failure (socket in use...), 2 usage, \
+            SIGHUP reopens the event log (logrotate) and reloads the models (adapted ones first). \
+            With --input wav: the daemon exits 0 after the file's last event is written (unless --keep-running). Exit status: 0 ok, 1 failure (socket in use...), 2 usage, \
             65 bad input file, 74 I/O error, 78 configuration error.
             """,
         version: babymonitorVersion)
@@ -42,6 +42,10 @@ struct Babymonitord: ParsableCommand {
     @Option(help: ArgumentHelp("Control socket (overrides [control] socket).", valueName: "PATH"))
     var socket: String?
 
+    @Flag(name: .customLong("keep-running"),
+          help: "With --input wav: keep running after the file's end (state finished, socket up) until SIGTERM, so the replayed night can be labelled.")
+    var keepRunning = false
+
     func run() throws {
         let input: InputSpec?
         do { input = try self.input.map { text throws(DaemonError) in try InputSpec(parsing: text) } } catch {
@@ -56,6 +60,10 @@ struct Babymonitord: ParsableCommand {
             replayPace = p
         }
 
+        if keepRunning {
+            guard case .wav = input else { throw ValidationError("--keep-running applies to --input wav:PATH only") }
+        }
+
         var daemonConfig = DaemonConfig()
         let configPath = config ?? (access(defaultConfigPath, F_OK) == 0 ? defaultConfigPath : nil)
         if let configPath {
@@ -64,7 +72,7 @@ struct Babymonitord: ParsableCommand {
             }
         }
         let options = DaemonOptions(config: daemonConfig, input: input, pace: replayPace,
-                                    eventLogPath: eventLog, socketPath: socket)
+                                    eventLogPath: eventLog, socketPath: socket, keepRunning: keepRunning)
         let daemon: Daemon
         do { daemon = try Daemon(options: options, backends: .audioIO) } catch {
             if case .config(let message) = error { fail("configuration error: \(message)", code: 78) }

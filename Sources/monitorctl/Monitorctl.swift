@@ -10,6 +10,7 @@ enum SysExit {
     static let failure = ExitCode(1)
     static let unavailable = ExitCode(69)   // EX_UNAVAILABLE: no daemon
     static let ioError = ExitCode(74)
+    static let dataError = ExitCode(65)     // EX_DATAERR: a label or model the daemon refused
 }
 
 let defaultSocketPath = "/run/babymonitor/control.sock"
@@ -19,8 +20,8 @@ struct Monitorctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "monitorctl",
         abstract: "Talk to a running babymonitord over its control socket.",
-        discussion: "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 69 no daemon at the socket.",
-        subcommands: [Status.self, Events.self, Report.self])
+        discussion: "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 65 a label or model refused, 69 no daemon at the socket.",
+        subcommands: [Status.self, Events.self, Report.self, Label.self, Reload.self])
 
     /// Usage errors exit 2 (interfaces.md), not ArgumentParser's 64.
     static func main() { mainWithProjectExitCodes() }
@@ -73,8 +74,20 @@ struct Monitorctl: ParsableCommand {
             let path = root.socketPath
             try withClient(path) { client throws(ControlClientError) in
                 if !follow {
-                    for event in try client.recentEvents(limit: limit) {
-                        printLine(json ? event.json.description : render(event))
+                    let events = try client.recentEvents(limit: limit)
+                    // Labels beside their episodes: a parent reads "episode 12 ... [not-cry]".
+                    var labels: [Int: [String]] = [:]
+                    for e in events where e.type == MonitorEvent.Kind.label {
+                        if let n = e.episode, let all = e["labels"]?.arrayValue { labels[n] = all.compactMap(\.stringValue) }
+                    }
+                    for event in events {
+                        if json { printLine(event.json.description); continue }
+                        var line = render(event)
+                        if event.type == MonitorEvent.Kind.cryEnd || event.type == MonitorEvent.Kind.cryStart,
+                           let n = event.episode, let l = labels[n], !l.isEmpty {
+                            line += "  [labelled \(l.joined(separator: ", "))]"
+                        }
+                        printLine(line)
                     }
                     return
                 }
@@ -97,8 +110,66 @@ struct Monitorctl: ParsableCommand {
     }
 }
 
+extension Monitorctl {
+    struct Label: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say what an episode really was (its audio must still be kept).",
+            discussion: """
+                EPISODE is an episode number (see `monitorctl events`) or `last`. LABEL is one of: \
+                \(EpisodeLabel.knownList). `not-cry` marks a false alarm; a cause says the cry was \
+                a cry and why. The label goes to the event log and the episode's sidecar, for \
+                `crymodel adapt`. Exit 65 when the episode is unknown, its audio is gone, or the \
+                label is not one of these.
+                """)
+        @ParentCommand var root: Monitorctl
+        @Argument(help: ArgumentHelp("Episode number or `last`.", valueName: "EPISODE")) var episode: String
+        @Argument(help: ArgumentHelp("What it was: \(EpisodeLabel.knownList).", valueName: "LABEL")) var label: String
+        @Flag(help: "Print the daemon's label event as JSON.") var json = false
+
+        func run() throws {
+            let reference: EpisodeReference
+            let value: EpisodeLabel
+            do {
+                reference = try EpisodeReference.parse(episode)
+                value = try EpisodeLabel.parse(label)
+            } catch {
+                printError("monitorctl: \(error)")
+                throw SysExit.dataError
+            }
+            let path = root.socketPath
+            try withClient(path, refusedCode: SysExit.dataError) { client throws(ControlClientError) in
+                let answer = try client.request(.label(episode: reference, label: value))
+                guard let eventJSON = answer["label"] else { throw .protocolError("label answer has no \"label\"") }
+                if json { printLine(eventJSON.description); return }
+                let n = eventJSON["episode"]?.intValue.map(String.init) ?? reference.description
+                let all = eventJSON["labels"]?.arrayValue?.compactMap(\.stringValue) ?? [value.rawValue]
+                printLine("episode \(n) labelled \(value.rawValue) (labels: \(all.joined(separator: ", ")))")
+            }
+        }
+    }
+
+    struct Reload: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reload the models (adapted ones from [models] adapted_dir first).",
+            discussion: "The daemon checks the new models, then swaps them in between frames outside a cry episode. A model that fails to load or check is refused (exit 65) and the one in use is kept.")
+        @ParentCommand var root: Monitorctl
+
+        func run() throws {
+            let path = root.socketPath
+            try withClient(path, refusedCode: SysExit.dataError) { client throws(ControlClientError) in
+                let answer = try client.request(.reload)
+                let adapted = Set(answer["adapted"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                for (role, value) in answer["models"]?.objectValue ?? [] {
+                    printLine("\(pad(role, 9))\(value.stringValue ?? "?")\(adapted.contains(role) ? " (adapted)" : "")")
+                }
+            }
+        }
+    }
+}
+
 /// Connects, runs `body`, and maps failures to the exit codes of interfaces.md.
-func withClient(_ path: String, _ body: (ControlClient) throws(ControlClientError) -> Void) throws {
+func withClient(_ path: String, refusedCode: ExitCode = SysExit.failure,
+                _ body: (ControlClient) throws(ControlClientError) -> Void) throws {
     do {
         let client = try ControlClient(socketPath: path, receiveTimeoutSeconds: 0)
         try body(client)
@@ -107,7 +178,8 @@ func withClient(_ path: String, _ body: (ControlClient) throws(ControlClientErro
         switch error {
         case .unreachable, .badPath: throw SysExit.unavailable
         case .io: throw SysExit.unavailable
-        case .refused, .protocolError: throw SysExit.failure
+        case .refused: throw refusedCode
+        case .protocolError: throw SysExit.failure
         }
     }
 }

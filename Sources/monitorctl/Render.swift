@@ -17,7 +17,18 @@ func render(_ s: DaemonStatus) -> String {
     } else {
         row("last need", "none")
     }
-    row("models", "cause \(s.causeModel.map(basename) ?? "none"), detector \(s.detectorModel.map(basename) ?? "none")")
+    func model(_ role: String, _ path: String?) -> String {
+        guard let path else { return "\(role) none" }
+        return "\(role) \(path)" + (s.modelsAdapted.contains(role) ? " (adapted to this home)" : "")
+    }
+    row("models", model("detector", s.detectorModel) + ", " + model("cause", s.causeModel))
+    if let dir = s.episodesDir {
+        var kept = "\(s.episodesKept) kept in \(dir) (\(fixed(Double(s.episodesBytes) / 1e6, 1)) MB)"
+        if s.episodesWriting > 0 { kept += ", \(s.episodesWriting) being written" }
+        row("episodes", kept)
+    } else {
+        row("episodes", "audio not kept ([episodes] keep_mb = 0)")
+    }
     if let d = s.degraded {
         row("DEGRADED", d)
     }
@@ -43,6 +54,12 @@ func render(_ e: MonitorEvent) -> String {
         return head + " " + parts.joined(separator: " ")
     case MonitorEvent.Kind.cryEnd:
         if let d = e["duration_s"]?.doubleValue { parts.append("lasted \(fixed(d, 1)) s") }
+        if let p = e["peak_p_cry"]?.doubleValue { parts.append("peak p(cry) \(fixed(p, 2))") }
+    case MonitorEvent.Kind.label:
+        parts.append("labelled \(e["label"]?.stringValue ?? "?")")
+        if let all = e["labels"]?.arrayValue, all.count > 1 {
+            parts.append("(labels: \(all.compactMap(\.stringValue).joined(separator: ", ")))")
+        }
     default:
         for (key, value) in e.fields {
             switch value {
