@@ -159,7 +159,7 @@ public final class CryPipeline: AudioPipeline {
     }
 
     public func process(_ samples: UnsafeBufferPointer<Float>, emit: (MonitorEvent) -> Void) {
-        if !inEpisode { swapPendingModels(emit: emit) }
+        if !inEpisode { swapWhenQuiet(emit: emit) }
         extractor.process(samples) { index, frame in handleFrame(index, frame, emit: emit) }
     }
 
@@ -184,6 +184,23 @@ public final class CryPipeline: AudioPipeline {
     /// Processing thread, between frames, outside an episode. The detector keeps its energy
     /// gate and segmenter (noise floor, hangover); only its learned stage is replaced, and
     /// starts from a reset state like after a silence.
+    /// Frame at which waiting models were first seen (processing thread).
+    private var pendingSince: Int?
+
+    /// Swaps waiting models in while the energy gate is closed (then the detector's learned
+    /// stage would be reset at the next sound anyway, so the swap changes no decision), or
+    /// after 30 s of an open gate outside episodes (a sound that never stops).
+    private func swapWhenQuiet(emit: (MonitorEvent) -> Void) {
+        guard hasPendingModels else { pendingSince = nil; return }
+        let since = pendingSince ?? framesProcessed
+        pendingSince = since
+        let framesPerSecond = Double(frontEnd.sampleRate) / Double(frontEnd.hopLength)
+        if !(detector?.isGateOpen ?? false) || Double(framesProcessed - since) > 30 * framesPerSecond {
+            pendingSince = nil
+            swapPendingModels(emit: emit)
+        }
+    }
+
     /// Emits `models_loaded`. Also called by the daemon once the processing thread has ended.
     public func swapPendingModels(emit: (MonitorEvent) -> Void) {
         guard let (set, reason) = pending.withLock({ s -> (ModelSet, String)? in let v = s; s = nil; return v }) else { return }

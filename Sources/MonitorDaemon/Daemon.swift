@@ -331,6 +331,11 @@ public final class Daemon: @unchecked Sendable {
             }
             let (set, refusals) = loaded
             for r in refusals { publisher.publish(.modelError(role: r.role, path: r.path, error: r.problem)) }
+            // Unchanged files (logrotate's SIGHUP, a repeated reload): nothing to swap.
+            if set.isSame(as: pipeline.models) {
+                return refusals.isEmpty ? .success(set)
+                    : .failure(ControlRefusal(refusals.map(\.description).joined(separator: "; ") + " (kept the model in use)"))
+            }
             pipeline.install(set, reason: reason)
             if processingFinished.load(ordering: .acquiring) {
                 // No more frames will come (a finished replay kept running): swap now, the

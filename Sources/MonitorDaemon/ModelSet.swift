@@ -27,6 +27,18 @@ public struct ModelSet: @unchecked Sendable {
     public var detector: Entry?
     public var cause: Entry?
 
+    /// Whether `other` runs the same files (same paths, same contents as far as stat tells).
+    public func isSame(as other: ModelSet) -> Bool {
+        func same(_ a: Entry?, _ b: Entry?) -> Bool {
+            switch (a, b) {
+            case (nil, nil): return true
+            case let (a?, b?): return a.path == b.path && a.fingerprint == b.fingerprint && a.adapted == b.adapted
+            default: return false
+            }
+        }
+        return same(detector, other.detector) && same(cause, other.cause)
+    }
+
     public var names: [(String, String)] {
         [("detector", detector), ("cause", cause)].compactMap { role, e in e.map { (role, $0.path) } }
     }

@@ -42,6 +42,11 @@ struct Babymonitord: ParsableCommand {
     @Option(help: ArgumentHelp("Control socket (overrides [control] socket).", valueName: "PATH"))
     var socket: String?
 
+    @Option(name: .customLong("state-dir"),
+            help: ArgumentHelp("Keep episode audio in DIR/episodes and take adapted models from DIR/models (overrides [episodes] dir and [models] adapted_dir).",
+                               valueName: "DIR"))
+    var stateDir: String?
+
     @Flag(name: .customLong("keep-running"),
           help: "With --input wav: keep running after the file's end (state finished, socket up) until SIGTERM, so the replayed night can be labelled.")
     var keepRunning = false
@@ -70,6 +75,11 @@ struct Babymonitord: ParsableCommand {
             do { daemonConfig = try DaemonConfig.load(path: configPath) } catch {
                 fail("configuration error: \(error)", code: 78)
             }
+        }
+        if let stateDir {
+            guard !stateDir.isEmpty, !stateDir.utf8.contains(0) else { throw ValidationError("--state-dir must be a directory path") }
+            daemonConfig.episodes.dir = stateDir + "/episodes"
+            daemonConfig.models.adaptedDir = stateDir + "/models"
         }
         let options = DaemonOptions(config: daemonConfig, input: input, pace: replayPace,
                                     eventLogPath: eventLog, socketPath: socket, keepRunning: keepRunning)

@@ -65,8 +65,13 @@ enum Integration {
     }
 
     static func writeConfig(_ dir: String, _ text: String) -> String {
-        let path = dir + "/integ-\(UInt32.random(in: 0...UInt32.max)).toml"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        let name = "integ-\(UInt32.random(in: 0...UInt32.max))"
+        let path = dir + "/\(name).toml"
+        // Episode audio and adapted models stay in the test's directory, never /var/lib (one
+        // episodes directory per configuration: kept episodes carry numbering over).
+        let state = text.contains("[episodes]") ? "" : "\n[episodes]\ndir = \"episodes-\(name)\"\n"
+        let models = text.contains("adapted_dir") ? "" : (text.contains("[models]") ? "" : "\n[models]\nadapted_dir = \"adapted\"\n")
+        _ = FileManager.default.createFile(atPath: path, contents: Data((text + state + models).utf8))
         return path
     }
 
@@ -138,7 +143,8 @@ enum Integration {
         raw += [Int16](repeating: 0, count: 8 * Integration.rate)
         let alsaPath = Integration.filePluginPCM("bminteg", samples: raw, in: dir)
         let liveLog = dir + "/live.jsonl", sock = dir + "/live.sock"
-        let live = try DaemonProcessTests.start(["--config", config, "--input", "alsa:bminteg",
+        // Its own state directory: kept episodes of the replay would carry numbering over.
+        let live = try DaemonProcessTests.start(["--config", config, "--input", "alsa:bminteg", "--state-dir", dir + "/live-state",
                                                  "--event-log", liveLog, "--socket", sock], in: dir,
                                                 environment: ["ALSA_CONFIG_PATH": alsaPath])
         defer { live.stop() }
@@ -173,11 +179,14 @@ enum Integration {
         var config = try DaemonConfig.parse("""
             [models]
             cause = "cause.safetensors"
+            adapted_dir = "adapted"
             [detector]
             energy_only = true
             [classifier]
             first_decision_s = 1
             restart_every_s = 1.5
+            [episodes]
+            dir = "episodes"
             """, path: dir + "/b.toml")
         config.audio.sampleRate = Integration.rate
         let clip = Integration.clip(cries: [(2, 4), (9.2, 3)], total: 16)

@@ -86,6 +86,8 @@ import ControlProtocol
             sample_rate = 8000
             [control]
             recent_events = 50
+            [episodes]
+            dir = "episodes"
             """.utf8))
         return path
     }
@@ -142,7 +144,7 @@ import ControlProtocol
         let samples = CryPipelineTests.bursts([(1, 3), (7, 2)], total: 12.5)
         try WAVWriter.write(AudioBuffer(samples: samples, sampleRate: 8000), to: wav)
         let config = dir + "/energy.toml"
-        _ = FileManager.default.createFile(atPath: config, contents: Data("[detector]\nenergy_only = true\n".utf8))
+        _ = FileManager.default.createFile(atPath: config, contents: Data("[detector]\nenergy_only = true\n[episodes]\ndir = \"episodes\"\n".utf8))
         let run = try Self.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
                                   "--event-log", log, "--socket", sock], in: dir)
         defer { run.stop() }
