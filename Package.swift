@@ -41,6 +41,7 @@ let package = Package(
         .target(name: "ControlProtocol"),
         // The morning report: reads the event log (rotated, .gz) into a night, renders it.
         .target(name: "NightReport", dependencies: ["ControlProtocol", "CZlib"]),
+        .target(name: "CryAdaptation", dependencies: ["CryModel", "CryTraining", "Features", "AudioIO", "ControlProtocol"]),
         .target(name: "MonitorDaemon", dependencies: [
             "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol",
             .product(name: "Atomics", package: "swift-atomics"),
@@ -55,7 +56,7 @@ let package = Package(
         // Programs: thin over the libraries.
         .executableTarget(name: "crymodel", dependencies: [
             "CommandLineSupport",
-            "AudioIO", "Features", "CryModel", "CryTraining", "CryDetector",
+            "AudioIO", "Features", "CryModel", "CryTraining", "CryDetector", "CryAdaptation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "babymonitord", dependencies: [
@@ -75,6 +76,7 @@ let package = Package(
         .testTarget(name: "CryModelTests", dependencies: ["CryModel", "Features"]),
         .testTarget(name: "CryTrainingTests", dependencies: ["CryTraining", "CryModel"]),
         .testTarget(name: "CryDetectorTests", dependencies: ["CryDetector", "CryModel", "Features"]),
+        .testTarget(name: "CryAdaptationTests", dependencies: ["CryAdaptation", "CryModel", "Features", "AudioIO", "ControlProtocol"]),
         .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel", "NightReport"]),
         .testTarget(name: "NightReportTests", dependencies: ["NightReport", "ControlProtocol"]),
     ],

@@ -19,6 +19,8 @@ struct CryModelTool: ParsableCommand {
             NightCommand.self,
             DetectionSetCommand.self,
             DetectCommand.self,
+            AdaptCommand.self,
+            RehearsalSampleCommand.self,
         ]
     )
 

@@ -1,0 +1,116 @@
+import Foundation
+import CryModel
+
+/// `crymodel adapt`: both models adapted to one home's labelled episodes, checked, scored on
+/// held-out episodes, and written (each only if it is not worse than the shipped one on the
+/// rehearsal check).
+public struct HomeAdaptation {
+    public struct RoleReport: Sendable {
+        public var role: AdaptedRole
+        /// Episodes this role learnt from, and per target class how many.
+        public var episodes: Int
+        public var perClass: [String: Int]
+        /// Rehearsal-check UAR of the shipped and the adapted model.
+        public var rehearsalBefore = 0.0, rehearsalAfter = 0.0
+        /// Held-out episodes: each scored by a model adapted without it.
+        public var heldOutFolds = 0
+        public var heldOutBefore: [String: (right: Int, total: Int)] = [:]
+        public var heldOutAfter: [String: (right: Int, total: Int)] = [:]
+        public var written: String?
+        public var refusal: String?
+        public var skipped: String?
+        public var seconds = 0.0
+        public var heldOutSeconds = 0.0
+    }
+
+    public var options: AdaptationOptions
+    /// 0: leave one episode out; K: K folds of episodes (each episode held out once).
+    public var folds: Int
+    public var evaluate: Bool
+
+    public init(options: AdaptationOptions, folds: Int = 10, evaluate: Bool = true) {
+        self.options = options
+        self.folds = folds
+        self.evaluate = evaluate
+    }
+
+    /// Adapts one role; writes `<outDir>/<role>.safetensors` unless refused or there is
+    /// nothing to learn.
+    public func run(role: AdaptedRole, basePath: String, episodes: [LabelledEpisode], sample: RehearsalSample,
+                    outDir: String, progress: (String) -> Void) throws -> RoleReport {
+        let base: CryModelFile
+        do { base = try CryModelFile.load(path: basePath) } catch {
+            throw AdaptationError.data("\(basePath): \(error)")
+        }
+        let expected = role == .detector ? "detect" : "cause"
+        guard base.configuration.task.rawValue == expected else {
+            throw AdaptationError.data("\(basePath): model task is '\(base.configuration.task.rawValue)', expected '\(expected)' for --\(role.rawValue)")
+        }
+        let adapter = ModelAdapter(role: role, base: base, options: options)
+        let items = adapter.items(episodes)
+        var report = RoleReport(role: role, episodes: items.count, perClass: [:])
+        for item in items { report.perClass[base.configuration.classes[item.target], default: 0] += 1 }
+        guard !items.isEmpty else {
+            report.skipped = role == .cause ? "no episode has a cause label" : "no labelled episode"
+            return report
+        }
+        let (fit, check) = try adapter.rehearsal(sample)
+
+        let started = Date()
+        progress("\(role.rawValue): adapting on \(items.count) episodes (\(options.steps) steps)")
+        let adapted = adapter.fineTune(episodes: items, rehearsal: fit)
+        report.rehearsalBefore = adapter.uar(base, check)
+        report.rehearsalAfter = adapter.uar(adapted, check)
+        report.seconds = Date().timeIntervalSince(started)
+
+        if evaluate && items.count >= 2 {
+            let heldOutStart = Date()
+            let k = folds <= 0 ? items.count : min(folds, items.count)
+            report.heldOutFolds = k
+            // Fold f holds out the items i with i % k == f (episodes in number order).
+            for f in 0..<k {
+                progress("\(role.rawValue): held-out fold \(f + 1)/\(k)")
+                let train = items.indices.filter { $0 % k != f }.map { items[$0] }
+                let test = items.indices.filter { $0 % k == f }.map { items[$0] }
+                let model = adapter.fineTune(episodes: train, rehearsal: fit)
+                for item in test {
+                    let name = base.configuration.classes[item.target]
+                    report.heldOutBefore[name, default: (0, 0)].total += 1
+                    report.heldOutAfter[name, default: (0, 0)].total += 1
+                    if adapter.decide(base, item) == item.target { report.heldOutBefore[name]!.right += 1 }
+                    if adapter.decide(model, item) == item.target { report.heldOutAfter[name]!.right += 1 }
+                }
+            }
+            report.heldOutSeconds = Date().timeIntervalSince(heldOutStart)
+        }
+
+        if report.rehearsalAfter < report.rehearsalBefore - options.maxDrop {
+            report.refusal = "\(role.rawValue): the adapted model does worse than the shipped one on the rehearsal check "
+                + "(UAR \(fmt(report.rehearsalAfter)) against \(fmt(report.rehearsalBefore)), more than \(fmt(options.maxDrop)) lower): not written"
+            return report
+        }
+        var out = adapted
+        let labelCount = episodes.filter { role == .detector || $0.cause != nil }.reduce(0) { $0 + $1.labelCount }
+        out.extras["adapted_from"] = basePath
+        out.extras["adapted_from_bytes"] = String((try? FileManager.default.attributesOfItem(atPath: basePath)[.size] as? Int) ?? 0)
+        out.extras["adapted_episodes"] = String(items.count)
+        out.extras["adapted_labels"] = String(labelCount)
+        out.extras["adapted_per_class"] = report.perClass.keys.sorted().map { "\($0)=\(report.perClass[$0]!)" }.joined(separator: ",")
+        out.extras["adapted_with"] = "crymodel adapt: steps \(options.steps), batch \(options.batch), lr \(options.learningRate), anchor \(options.anchor), seed \(options.seed)"
+        out.extras["adapted_rehearsal_uar"] = "\(fmt(report.rehearsalBefore)) -> \(fmt(report.rehearsalAfter))"
+        out.extras["adapted_at"] = ISO8601DateFormatter().string(from: Date())
+        try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+        let final = outDir + "/\(role.rawValue).safetensors"
+        let temp = outDir + "/.\(role.rawValue).safetensors.tmp"
+        try? FileManager.default.removeItem(atPath: temp)
+        do { try out.write(to: temp) } catch { throw AdaptationError.io("\(temp): \(error)") }
+        // rename(2): the daemon never reads half a model.
+        guard rename(temp, final) == 0 else {
+            throw AdaptationError.io("\(final): cannot rename \(temp) into place: \(String(cString: strerror(errno)))")
+        }
+        report.written = final
+        return report
+    }
+}
+
+func fmt(_ x: Double) -> String { String(format: "%.3f", x) }

@@ -1,0 +1,222 @@
+import Foundation
+import CryModel
+import CryTraining
+import Features
+
+/// Fine-tunes a shipped model on a home's labelled episodes without forgetting what it knew.
+///
+/// From the shipped weights theta0, `steps` Adam steps (weight decay off) on
+///
+///     L(theta) = mean over the batch of CE(theta; crop) + (anchor / 2) * ||theta - theta0||^2
+///
+/// where each batch holds `batch / 2` crops of labelled episodes and `batch / 2` crops of the
+/// rehearsal sample (the shipped training material): the penalty keeps the weights near the
+/// shipped ones (L2-SP, Li et al. 2018), the rehearsal keeps the old decisions, few steps and a
+/// small learning rate keep the change small. The feature normalisation is the shipped one.
+///
+/// Detector crops carry the loss on every frame after a warm-up (`warmupFrames`), and for a
+/// cry episode only on frames from its onset (the pre-roll before it is not a cry): the
+/// streaming detector decides on every frame. Cause crops start at the onset and carry the
+/// loss at their last frame, as the cause model was trained.
+public struct AdaptationOptions: Sendable {
+    public var steps = 60
+    public var batch = 16
+    public var learningRate: Float = 1e-3
+    public var anchor: Float = 0.1
+    public var warmupFrames = 30
+    public var maxCropFrames = 300
+    /// An adapted model whose rehearsal-check UAR falls more than this below the shipped
+    /// model's is refused.
+    public var maxDrop = 0.02
+    /// The daemon's operating point: a frame is cry at p >= onThreshold, an alarm needs
+    /// `confirmFrames` such frames in a row.
+    public var onThreshold: Float = 0.97
+    public var confirmFrames = 15
+    public var seed: UInt64 = 1
+
+    public init() {}
+}
+
+/// One labelled sequence for training or scoring (normalised features).
+public struct AdaptationItem: Sendable {
+    public var values: [Float]
+    public var frameCount: Int
+    public var target: Int
+    /// First frame that carries loss / counts (detector); cause items start here.
+    public var firstLabelledFrame: Int
+    public var episode: Int?
+}
+
+public enum AdaptedRole: String, Sendable { case detector, cause }
+
+public struct ModelAdapter: Sendable {
+    public let role: AdaptedRole
+    public let base: CryModelFile
+    public let options: AdaptationOptions
+    let featureCount: Int
+
+    public init(role: AdaptedRole, base: CryModelFile, options: AdaptationOptions) {
+        self.role = role
+        self.base = base
+        self.options = options
+        featureCount = base.configuration.inputSize
+    }
+
+    public var cryIndex: Int { base.configuration.classes.firstIndex(of: "cry") ?? 0 }
+    public var notCryIndex: Int { base.configuration.classes.firstIndex(where: { $0 != "cry" }) ?? 1 }
+
+    func normalise(_ raw: ArraySlice<Float>) -> [Float] {
+        var out = Array(raw)
+        let n = featureCount
+        for i in out.indices { out[i] = (out[i] - base.featureMean[i % n]) / base.featureStd[i % n] }
+        return out
+    }
+
+    /// The episodes this role learns from: every one for the detector, those with a cause
+    /// label (and a class the model knows) for the cause model.
+    public func items(_ episodes: [LabelledEpisode]) -> [AdaptationItem] {
+        episodes.compactMap { e in
+            let target: Int
+            switch role {
+            case .detector: target = e.isCry ? cryIndex : notCryIndex
+            case .cause:
+                guard let c = e.cause, let i = base.configuration.classes.firstIndex(of: c) else { return nil }
+                target = i
+            }
+            guard e.features.frameCount > 0 else { return nil }
+            return AdaptationItem(values: normalise(e.features.values[...]), frameCount: e.features.frameCount, target: target,
+                                  firstLabelledFrame: e.isCry ? e.onsetFrame : 0, episode: e.number)
+        }
+    }
+
+    /// The rehearsal sample's crops for this role, split in two halves (even crops to fit,
+    /// odd ones to check).
+    public func rehearsal(_ sample: RehearsalSample) throws -> (fit: [AdaptationItem], check: [AdaptationItem]) {
+        let task = role == .detector ? "detect" : "cause"
+        guard let set = sample.set(task) else { throw AdaptationError.data("the rehearsal sample has no \(task) crops") }
+        guard set.featureCount == featureCount else {
+            throw AdaptationError.data("the rehearsal sample's \(task) crops have \(set.featureCount) features, the model takes \(featureCount)")
+        }
+        var fit: [AdaptationItem] = [], check: [AdaptationItem] = []
+        for i in 0..<set.cropCount {
+            let name = set.classes[set.labels[i]]
+            guard let target = base.configuration.classes.firstIndex(of: name == "other" ? "not_cry" : name)
+                    ?? (role == .detector && name != "cry" ? notCryIndex : nil) else {
+                throw AdaptationError.data("rehearsal class \(name) is not one of the model's classes \(base.configuration.classes)")
+            }
+            let item = AdaptationItem(values: normalise(set.crop(i)), frameCount: set.frames, target: target,
+                                      firstLabelledFrame: 0, episode: nil)
+            if i % 2 == 0 { fit.append(item) } else { check.append(item) }
+        }
+        return (fit, check)
+    }
+
+    // MARK: fine-tuning
+
+    /// The adapted model (weights only; metadata is the caller's).
+    public func fineTune(episodes: [AdaptationItem], rehearsal: [AdaptationItem]) -> CryModelFile {
+        var rng = AdaptationRandom(seed: options.seed)
+        let theta0 = base.network.parameters
+        var network = base.network
+        var adam = AdamOptimizer(parameterCount: theta0.count, learningRate: options.learningRate, weightDecay: 0)
+        var grads = CryNetworkGradients<Float>(layout: network.layout)
+        // Balanced over the episodes' targets (a home labels far more false alarms than cries).
+        let byTarget = Dictionary(grouping: episodes.indices, by: { episodes[$0].target })
+        let targets = byTarget.keys.sorted()
+        for _ in 0..<options.steps {
+            grads.zero()
+            var count = 0
+            for k in 0..<options.batch {
+                let item: AdaptationItem
+                if k % 2 == 0, !targets.isEmpty {
+                    let group = byTarget[targets[rng.below(targets.count)]]!
+                    item = episodes[group[rng.below(group.count)]]
+                } else if !rehearsal.isEmpty {
+                    item = rehearsal[rng.below(rehearsal.count)]
+                } else { continue }
+                let (frames, n, weights) = crop(item, rng: &rng)
+                guard n > 0 else { continue }
+                let trace = network.forward(frames: frames, frameCount: n)
+                _ = network.accumulateGradients(trace: trace, target: item.target, frameWeights: weights, into: &grads)
+                count += 1
+            }
+            guard count > 0 else { break }
+            // g = mean CE gradient + anchor * (theta - theta0)
+            var g = grads.values
+            let scale = 1 / Float(count)
+            network.parameters.withUnsafeBufferPointer { p in
+                for i in g.indices { g[i] = g[i] * scale + options.anchor * (p[i] - theta0[i]) }
+            }
+            adam.update(parameters: &network.parameters, gradients: g)
+        }
+        var out = base
+        out.network = network
+        return out
+    }
+
+    /// A training crop of `item` and its frame weights (mean over the labelled frames).
+    func crop(_ item: AdaptationItem, rng: inout AdaptationRandom) -> ([Float], Int, [Float]?) {
+        let d = featureCount
+        switch role {
+        case .detector:
+            let length = min(item.frameCount, options.maxCropFrames)
+            // Start so that the crop has labelled frames after the warm-up where possible.
+            let latest = item.frameCount - length
+            let start = rng.below(latest + 1)
+            var weights = [Float](repeating: 0, count: length)
+            let first = max(min(options.warmupFrames, length - 1), item.firstLabelledFrame - start)
+            var labelled = 0
+            for t in max(0, first)..<length { weights[t] = 1; labelled += 1 }
+            if labelled == 0 { weights[length - 1] = 1; labelled = 1 }
+            for t in 0..<length where weights[t] > 0 { weights[t] = 1 / Float(labelled) }
+            return (Array(item.values[(start * d)..<((start + length) * d)]), length, weights)
+        case .cause:
+            let from = min(item.firstLabelledFrame, max(0, item.frameCount - 1))
+            let available = item.frameCount - from
+            let shortest = min(150, available)
+            let length = shortest + rng.below(max(1, min(options.maxCropFrames, available) - shortest + 1))
+            return (Array(item.values[(from * d)..<((from + length) * d)]), length, nil)
+        }
+    }
+
+    // MARK: scoring
+
+    /// Detector: whether the streaming detector would alarm on the item (a run of
+    /// `confirmFrames` frames at p(cry) >= onThreshold, from its first labelled frame on...
+    /// for a whole episode file, from its start). Cause: the class with the highest posterior
+    /// after up to 5 s from the onset.
+    public func decide(_ model: CryModelFile, _ item: AdaptationItem, wholeFile: Bool = false) -> Int {
+        let d = featureCount
+        switch role {
+        case .detector:
+            let trace = model.network.forward(frames: item.values, frameCount: item.frameCount)
+            var run = 0
+            for t in 0..<item.frameCount {
+                if trace.posteriors(at: t)[trace.posteriors(at: t).startIndex + cryIndex] >= options.onThreshold {
+                    run += 1
+                    if run >= options.confirmFrames { return cryIndex }
+                } else { run = 0 }
+            }
+            return notCryIndex
+        case .cause:
+            let from = min(item.firstLabelledFrame, max(0, item.frameCount - 1))
+            let n = min(500, item.frameCount - from)
+            let trace = model.network.forward(frames: Array(item.values[(from * d)..<((from + n) * d)]), frameCount: n)
+            let p = trace.lastPosteriors
+            var best = p.startIndex
+            for i in p.indices where p[i] > p[best] { best = i }
+            return best - p.startIndex
+        }
+    }
+
+    /// Unweighted average recall of `model`'s decisions over `items`, over the classes present.
+    public func uar(_ model: CryModelFile, _ items: [AdaptationItem]) -> Double {
+        var hit: [Int: Int] = [:], total: [Int: Int] = [:]
+        for item in items {
+            total[item.target, default: 0] += 1
+            if decide(model, item) == item.target { hit[item.target, default: 0] += 1 }
+        }
+        guard !total.isEmpty else { return 0 }
+        return total.keys.map { Double(hit[$0] ?? 0) / Double(total[$0]!) }.reduce(0, +) / Double(total.count)
+    }
+}
