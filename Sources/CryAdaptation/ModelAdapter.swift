@@ -19,12 +19,12 @@ import Features
 /// streaming detector decides on every frame. Cause crops start at the onset and carry the
 /// loss at their last frame, as the cause model was trained.
 public struct AdaptationOptions: Sendable {
-    public var steps = 60
+    public var steps = 40
     public var batch = 16
     public var learningRate: Float = 1e-3
     public var anchor: Float = 0.1
     public var warmupFrames = 30
-    public var maxCropFrames = 300
+    public var maxCropFrames = 200
     /// An adapted model whose rehearsal-check UAR falls more than this below the shipped
     /// model's is refused.
     public var maxDrop = 0.02

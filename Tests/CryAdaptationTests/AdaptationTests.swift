@@ -1,0 +1,178 @@
+import Testing
+import Foundation
+import AudioIO
+import ControlProtocol
+import CryModel
+import Features
+@testable import CryAdaptation
+
+/// `crymodel adapt` (issue 13): labelled episodes, the rehearsal sample, fine-tuning, and the
+/// refusal of a model that does worse than the shipped one.
+@Suite(.serialized) struct AdaptationTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let models = root + "/config/models"
+
+    static func tempDir() -> String {
+        let path = NSTemporaryDirectory() + "bmadapt-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Kept episodes as the daemon writes them: 1 s of pre-roll noise, then either a harmonic
+    /// cry-like sweep or a broadband hum, with the given labels.
+    static func writeEpisodes(_ dir: String, _ specs: [(cry: Bool, labels: [String])]) throws {
+        var seed: UInt64 = 7
+        for (i, spec) in specs.enumerated() {
+            let n = i + 1
+            let rate = 8000
+            var x = [Float](repeating: 0, count: 4 * rate)
+            for k in x.indices {
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                x[k] = Float(Int64(bitPattern: seed >> 11) % 1000) / 1_000_000
+                guard k >= rate else { continue }
+                let t = Double(k) / Double(rate)
+                if spec.cry {
+                    let ph = 2 * Double.pi * (450 + 30 * Double(i)) * t + 40 * sin(2 * Double.pi * 0.5 * t)
+                    x[k] += Float(0.25 * (0.6 + 0.4 * sin(2 * Double.pi * 3 * t)) * (sin(ph) + 0.5 * sin(2 * ph)))
+                } else {
+                    x[k] += Float(0.2 * sin(2 * Double.pi * (120 + 10 * Double(i)) * t)) + x[k] * 100
+                }
+            }
+            try WAVWriter.write(AudioBuffer(samples: x, sampleRate: rate), to: dir + "/episode-\(n).wav")
+            let labels = spec.labels.map { "{\"ts\":\"2026-12-07T00:00:00.000Z\",\"label\":\"\($0)\"}" }.joined(separator: ",")
+            let json = "{\"v\":1,\"episode\":\(n),\"t_audio\":\(10 * n).0,\"duration_s\":3,\"audio\":\"episode-\(n).wav\",\"sample_rate\":8000,\"onset_offset_s\":1,\"labels\":[\(labels)]}\n"
+            _ = FileManager.default.createFile(atPath: dir + "/episode-\(n).json", contents: Data(json.utf8))
+        }
+    }
+
+    static func frontEnd() throws -> FrontEndConfig {
+        try CryModelFile.load(path: models + "/detector.safetensors").configuration.frontEnd
+    }
+
+    @Test func labelsAreReadNewestLast() throws {
+        let dir = Self.tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.writeEpisodes(dir, [(true, ["hungry"]), (false, ["not-cry"]), (true, ["cry", "tired"]),
+                                     (false, ["hungry", "not-cry"]), (true, [])])
+        let episodes = try LabelledEpisode.load(directory: dir, frontEnd: try Self.frontEnd())
+        #expect(episodes.map(\.number) == [1, 2, 3, 4])    // 5 has no label
+        #expect(episodes.map(\.isCry) == [true, false, true, false])
+        #expect(episodes.map(\.cause) == ["hungry", nil, "tired", nil])
+        #expect(episodes[0].onsetFrame == 100 && episodes[0].features.frameCount > 390)
+
+        _ = FileManager.default.createFile(atPath: dir + "/episode-6.json", contents: Data("{\"episode\":6,\"labels\":[{\"label\":\"cat\"}]}".utf8))
+        #expect(throws: AdaptationError.self) { try LabelledEpisode.load(directory: dir, frontEnd: try Self.frontEnd()) }
+    }
+
+    @Test func rehearsalSampleRoundTripsAndShipsSmall() throws {
+        let dir = Self.tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+        let set = RehearsalSample.TaskSet(task: "detect", classes: ["cry", "other"], frames: 3, featureCount: 2,
+                                          values: [0.5, -1, 2, 3.25, 0, 1, 7, 8, 9, 10, 11, -12], labels: [0, 1])
+        try RehearsalSample(sets: [set], metadata: ["seed": "1"]).write(to: dir + "/r.safetensors")
+        let back = try RehearsalSample.load(path: dir + "/r.safetensors")
+        #expect(back.set("detect")?.values == set.values && back.set("detect")?.labels == [0, 1])
+        #expect(back.set("detect")?.classes == ["cry", "other"] && back.metadata["seed"] == "1")
+        _ = FileManager.default.createFile(atPath: dir + "/bad.safetensors", contents: Data([1, 2, 3]))
+        #expect(throws: AdaptationError.self) { try RehearsalSample.load(path: dir + "/bad.safetensors") }
+
+        // The shipped sample: both tasks, a few MB at most.
+        let shipped = try RehearsalSample.load(path: Self.models + "/rehearsal.safetensors")
+        #expect(shipped.set("detect")?.cropCount == 200 && shipped.set("cause")?.cropCount == 120)
+        let size = try FileManager.default.attributesOfItem(atPath: Self.models + "/rehearsal.safetensors")[.size] as? Int ?? 0
+        #expect(size < 4_000_000)
+    }
+
+    static func options(steps: Int) -> AdaptationOptions {
+        var o = AdaptationOptions()
+        o.steps = steps
+        o.batch = 4
+        o.maxCropFrames = 120
+        return o
+    }
+
+    /// A gentle adaptation is written, with metadata saying what it came from; its weights
+    /// moved, but not far.
+    @Test func adaptedModelRecordsWhereItCameFrom() throws {
+        let dir = Self.tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/episodes", withIntermediateDirectories: true)
+        try Self.writeEpisodes(dir + "/episodes", [(true, ["cry"]), (false, ["not-cry"]), (false, ["not-cry"])])
+        let episodes = try LabelledEpisode.load(directory: dir + "/episodes", frontEnd: try Self.frontEnd())
+        let sample = try RehearsalSample.load(path: Self.models + "/rehearsal.safetensors")
+        let report = try HomeAdaptation(options: Self.options(steps: 4), folds: 0, evaluate: true)
+            .run(role: .detector, basePath: Self.models + "/detector.safetensors", episodes: episodes, sample: sample,
+                 outDir: dir + "/out", progress: { _ in })
+        #expect(report.refusal == nil && report.written == dir + "/out/detector.safetensors")
+        #expect(report.heldOutFolds == 3 && report.heldOutBefore.values.map(\.total).reduce(0, +) == 3)
+        let adapted = try CryModelFile.load(path: dir + "/out/detector.safetensors")
+        #expect(adapted.extras["adapted_from"] == Self.models + "/detector.safetensors")
+        #expect(adapted.extras["adapted_labels"] == "3" && adapted.extras["adapted_per_class"] == "cry=1,not_cry=2")
+        let base = try CryModelFile.load(path: Self.models + "/detector.safetensors")
+        let drift = zip(adapted.network.parameters, base.network.parameters).map { abs($0 - $1) }.max() ?? 0
+        #expect(drift > 0 && drift < 0.05, "max weight change \(drift)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/.detector.safetensors.tmp"))
+
+        // No cause label: the cause model is not adapted (nothing written).
+        let cause = try HomeAdaptation(options: Self.options(steps: 2), folds: 0, evaluate: false)
+            .run(role: .cause, basePath: Self.models + "/cause.safetensors", episodes: episodes, sample: sample,
+                 outDir: dir + "/out", progress: { _ in })
+        #expect(cause.skipped != nil && cause.written == nil && !FileManager.default.fileExists(atPath: dir + "/out/cause.safetensors"))
+    }
+
+    /// An adaptation that wrecks the model (a huge learning rate, no pull toward the shipped
+    /// weights) does worse on the rehearsal check: it is refused and nothing is written, by
+    /// the library and by `crymodel adapt` (exit 1).
+    @Test func aWorseModelIsRefused() throws {
+        let dir = Self.tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/episodes", withIntermediateDirectories: true)
+        try Self.writeEpisodes(dir + "/episodes", [(true, ["cry"]), (false, ["not-cry"])])
+        let episodes = try LabelledEpisode.load(directory: dir + "/episodes", frontEnd: try Self.frontEnd())
+        let sample = try RehearsalSample.load(path: Self.models + "/rehearsal.safetensors")
+        var wreck = Self.options(steps: 8)
+        wreck.learningRate = 0.5
+        wreck.anchor = 0
+        let report = try HomeAdaptation(options: wreck, folds: 0, evaluate: false)
+            .run(role: .detector, basePath: Self.models + "/detector.safetensors", episodes: episodes, sample: sample,
+                 outDir: dir + "/out", progress: { _ in })
+        #expect(report.rehearsalAfter < report.rehearsalBefore - 0.02, "\(report.rehearsalBefore) -> \(report.rehearsalAfter)")
+        #expect(report.refusal?.contains("does worse than the shipped one") == true && report.written == nil)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/out/detector.safetensors"))
+
+        // The command line.
+        let exe = Self.productsDirectory + "/crymodel"
+        guard FileManager.default.isExecutableFile(atPath: exe) else { Issue.record("crymodel not built at \(exe)"); return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["adapt", "--episodes", dir + "/episodes", "--detector", Self.models + "/detector.safetensors",
+                       "--cause", Self.models + "/cause.safetensors", "--out-dir", dir + "/cli", "--steps", "8", "--batch", "4",
+                       "--lr", "0.5", "--anchor", "0", "--no-evaluate"]
+        let errPath = dir + "/stderr"
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: errPath)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        #expect(p.terminationStatus == 1 && err.contains("does worse than the shipped one"), "\(err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/cli/detector.safetensors"))
+
+        // Bad input: an episodes directory that does not exist is exit 65.
+        let q = Process()
+        q.executableURL = URL(fileURLWithPath: exe)
+        q.arguments = ["adapt", "--episodes", dir + "/none", "--detector", Self.models + "/detector.safetensors",
+                       "--cause", Self.models + "/cause.safetensors", "--out-dir", dir + "/cli"]
+        q.standardError = FileHandle.nullDevice
+        q.standardOutput = FileHandle.nullDevice
+        try q.run()
+        q.waitUntilExit()
+        #expect(q.terminationStatus == 65)
+    }
+
+    static let productsDirectory: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("crymodel").path) {
+            dir.deleteLastPathComponent()
+        }
+        return dir.path
+    }()
+}
