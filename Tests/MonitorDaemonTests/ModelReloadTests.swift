@@ -91,8 +91,11 @@ import CryModel
         kill(run.process.processIdentifier, SIGHUP)
         #expect(waitUntil { (try? client.status().modelsAdapted) == [] })
         #expect(try client.status().causeModel == Self.shippedModels + "/cause.safetensors")
-        let loaded = try DaemonProcessTests.events(log).filter { $0["type"]?.stringValue == "models_loaded" }
-        #expect(loaded.last?["reason"]?.stringValue == "SIGHUP")
+        // The event follows the swap (status may see the swap first).
+        #expect(waitUntil {
+            let loaded = (try? DaemonProcessTests.events(log))?.filter { $0["type"]?.stringValue == "models_loaded" }
+            return loaded?.last?["reason"]?.stringValue == "SIGHUP"
+        })
         #expect(Integration.terminate(run) == 0)
     }
 
