@@ -29,6 +29,8 @@ struct DetectCommand: ParsableCommand {
     var placements: String?
     @Option(help: "Write per-frame gate and p(cry) to this TSV.") var probabilities: String?
     @Flag(help: "With --labels: also print the figures for a range of on-thresholds (trade-off curve).") var sweep = false
+    @Option(help: "With --sweep: write every on-threshold's episodes to this TSV (on_threshold, start_s, end_s, confirmed_s), for per-class scoring.")
+    var sweepEpisodes: String?
 
     @Option(help: "On-threshold of p(cry).") var onThreshold: Float = DetectorConfiguration.standard.onThreshold
     @Option(help: "Off-threshold of p(cry).") var offThreshold: Float = DetectorConfiguration.standard.offThreshold
@@ -55,6 +57,7 @@ struct DetectCommand: ParsableCommand {
     func validate() throws {
         if energyOnly && model != nil { throw ValidationError("give either --model or --energy-only, not both") }
         if !energyOnly && model == nil { throw ValidationError(DetectorError.noDetectorModel.description) }
+        if sweepEpisodes != nil && !sweep { throw ValidationError("--sweep-episodes needs --sweep") }
         if placements != nil && labels == nil { throw ValidationError("--placements needs --labels (false alarms are episodes that overlap no labelled cry)") }
         do { try detectorConfiguration.validate() } catch { throw ValidationError("\(error)") }
     }
@@ -197,7 +200,11 @@ struct DetectCommand: ParsableCommand {
                 eps.map { DetectedEpisode(start: Double($0.onsetFrame) * frameSeconds, end: Double($0.endFrame) * frameSeconds,
                                           confirmedAt: Double($0.confirmationFrame) * frameSeconds + decisionDelay) }
             }
+            var sweepRows = "on_threshold\tstart_s\tend_s\tconfirmed_s\n"
             func line(_ value: Float, _ eps: [CryEpisode]) {
+                for e in seconds(eps) {
+                    sweepRows += "\(value)\t\(LabelFile.fmt(e.start))\t\(LabelFile.fmt(e.end))\t\(LabelFile.fmt(e.confirmedAt))\n"
+                }
                 let x = DetectionScore.score(detected: seconds(eps), labels: labelled, duration: duration)
                 print("# sweep\t\(value)\t\(f3(x.recall))\t\(f3(x.falseAlarmsPerHour))\t\(f3(x.latencyMedian))\t\(f3(x.latencyP90))\t\(f3(x.nonCryShare))")
             }
@@ -209,11 +216,16 @@ struct DetectCommand: ParsableCommand {
                     line(margin, baseline.episodes(frames: frameIndex, featureCount: featureCount, values: frames))
                 }
             } else {
-                for on: Float in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99] {
+                for on: Float in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.998] {
                     var c = detector.configuration
                     c.onThreshold = on
                     c.offThreshold = min(c.offThreshold, on)
                     line(on, EpisodeSegmenter.episodes(probabilities: probs, gate: gates, configuration: c))
+                }
+            }
+            if let sweepEpisodes {
+                do { try sweepRows.write(toFile: sweepEpisodes, atomically: true, encoding: .utf8) } catch {
+                    throw fail("\(sweepEpisodes): \(error)", code: SysExit.ioError)
                 }
             }
         }

@@ -25,22 +25,26 @@ struct NightCommand: ParsableCommand {
     @Option(help: "Output folder.") var out: String
     @Option(help: "Sample rate of the night in Hz.") var rate: Int = 8000
     @Option(help: "Share of placed sounds that are cry episodes.") var cryShare: Double = 0.4
+    @Option(help: "Generated distractors per acoustic kind added to the others (class generated-<kind>; see detect-set).")
+    var generated: Int = 0
 
     func validate() throws {
         guard !cryDirectories.isEmpty else { throw ValidationError("--cries: give at least one folder of cry clips") }
         guard minutes > 0, minutes <= 24 * 60 else { throw ValidationError("--minutes \(minutes): must be in (0, 1440]") }
         guard rate >= 4000, rate <= 48000 else { throw ValidationError("--rate \(rate): must be in 4000...48000") }
         guard (0...1).contains(cryShare) else { throw ValidationError("--cry-share \(cryShare): must be in [0, 1]") }
+        guard generated >= 0 else { throw ValidationError("--generated \(generated): must be >= 0") }
     }
 
     func run() throws {
         let cries: [NightClip], others: [NightClip]
         do {
             cries = try cryDirectories.flatMap(Self.clips(in:))
-            others = try otherDirectories.flatMap(Self.clips(in:))
+            others = try otherDirectories.flatMap(Self.clips(in:)) + generatedClips
         } catch let e as AudioFileError {
             throw fail(e.description, code: SysExit.ioError)
         }
+        let generator = DistractorGenerator(sampleRate: rate, speech: generated > 0 ? EspeakSpeech.provider(rate: rate) : nil)
         guard !cries.isEmpty else { throw fail("--cries \(cryDirectories.joined(separator: " ")): no .wav files", code: SysExit.dataError) }
         var composer = NightComposer()
         composer.sampleRate = rate
@@ -48,7 +52,13 @@ struct NightCommand: ParsableCommand {
         let night: NightComposer.Night
         do {
             night = try composer.compose(cries: cries, others: others, minutes: minutes, seed: seed) { clip in
-                try WAVReader.read(path: clip.path, sampleRate: rate).samples
+                // "generated:<kind>:<n>": made on demand, from a seed of its own (same night for a seed).
+                let parts = clip.path.split(separator: ":")
+                if parts.count == 3, parts[0] == "generated", let kind = DistractorKind(rawValue: String(parts[1])), let n = UInt64(parts[2]) {
+                    var rng = SplitMix64(seed: seed &* 0x9E37_79B9 &+ n &* 31 &+ UInt64(DistractorKind.allCases.firstIndex(of: kind)!))
+                    return try generator.make(kind, seconds: rng.uniform(in: 2 ... 6), rng: &rng)?.samples ?? []
+                }
+                return try WAVReader.read(path: clip.path, sampleRate: rate).samples
             }
         } catch let e as AudioFileError {
             throw fail(e.description, code: SysExit.dataError)
@@ -72,6 +82,13 @@ struct NightCommand: ParsableCommand {
         print("night: \(String(format: "%.1f", minutes)) min at \(rate) Hz, floor \(String(format: "%.1f", night.floorLevelDB)) dBFS, "
               + "\(night.labels.count) cry episodes (\(String(format: "%.0f", cryTime)) s), "
               + "\(night.placements.count - night.labels.count) distractors -> \(out)/night.wav, \(out)/labels.tsv")
+    }
+
+    /// --generated clips per kind, as placeholders the loader makes (speech only with espeak-ng).
+    var generatedClips: [NightClip] {
+        DistractorKind.allCases.flatMap { kind in
+            (0..<generated).map { NightClip(path: "generated:\(kind.rawValue):\($0)", group: "generated-\(kind.rawValue)/\($0)", cause: "generated-\(kind.rawValue)") }
+        }
     }
 
     /// Every .wav under `dir` (sorted, so the seed alone fixes the night); cause = parent
@@ -120,8 +137,20 @@ struct DetectionSetCommand: ParsableCommand {
     @Option(help: "Share of each folder's recordings held out for evaluation.") var holdout: Double = 0
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Sample rate in Hz (the model's analysis rate).") var rate: Int = 8000
+    @Option(help: "Generated distractor clips per acoustic kind (tone, siren, pulsed, bell, music, speech, noise, impulsive; class other, source generated-<kind>).")
+    var generated: Int = 0
+    @Option(help: "Share of the other-class copies passed through AMR-NB and back (sox, libsox-fmt-all), as the Donate-a-Cry cries were.")
+    var codecShare: Double = 0
+    @Option(help: "Share of the cry copies through a random room and microphone (sox reverb, EQ, high-pass).")
+    var roomShare: Double = 0
+    @Option(help: "Share of the cry copies with random pitch (+-350 cents) and tempo (0.85-1.18) perturbation (sox).")
+    var perturbShare: Double = 0
 
     func validate() throws {
+        for (name, v) in [("--codec-share", codecShare), ("--room-share", roomShare), ("--perturb-share", perturbShare)] where !(0...1).contains(v) {
+            throw ValidationError("\(name) \(v): must be in [0, 1]")
+        }
+        guard generated >= 0 else { throw ValidationError("--generated \(generated): must be >= 0") }
         guard !cryDirectories.isEmpty, !otherDirectories.isEmpty else { throw ValidationError("give --cries and --others folders") }
         guard copies >= 1 else { throw ValidationError("--copies \(copies): must be >= 1") }
         guard (0..<1).contains(holdout) else { throw ValidationError("--holdout \(holdout): must be in [0, 1)") }
@@ -135,6 +164,16 @@ struct DetectionSetCommand: ParsableCommand {
         builder.sampleRate = rate
         let fm = FileManager.default
         var counts = (cry: 0, other: 0, heldCries: 0, heldOthers: 0)
+        // Channel effects draw from their own stream, so that a set without them is unchanged.
+        var channelRng = SplitMix64(seed: seed ^ 0xC4A7_7E15)
+        var channel: SoxChannel?
+        if codecShare > 0 || roomShare > 0 || perturbShare > 0 || generated > 0 {
+            if codecShare > 0 && !SoxChannel.amrAvailable() {
+                throw fail("--codec-share: sox cannot write AMR-NB here (install the Debian package libsox-fmt-all)", code: SysExit.unavailable)
+            }
+            do { channel = try SoxChannel(rate: rate) } catch { throw fail("temporary folder: \(error)", code: SysExit.ioError) }
+        }
+        defer { channel?.cleanUp() }
         // A rebuilt set replaces the old one (never mixes two seeds).
         for dir in ["train", "heldout"] where fm.fileExists(atPath: out + "/" + dir) {
             do { try fm.removeItem(atPath: out + "/" + dir) } catch { throw fail("\(out)/\(dir): \(error)", code: SysExit.ioError) }
@@ -168,10 +207,38 @@ struct DetectionSetCommand: ParsableCommand {
                     // The recording alone (no cause folder): a baby with clips of several causes is one group.
                     let name = recording(clip)
                     for k in 0..<copies {
-                        let mixed = builder.augment(samples, rng: &rng)
+                        var sound = samples
+                        if isCry, let fx = SoxChannel.cryEffects(perturb: perturbShare, room: roomShare, rate: rate, rng: &channelRng) {
+                            do { sound = try channel!.apply(samples, effects: fx) } catch { throw fail("\(clip.path): sox: \(error)", code: SysExit.failure) }
+                        }
+                        var mixed = builder.augment(sound, rng: &rng)
+                        if !isCry, channelRng.unit() < codecShare {
+                            do { mixed = try channel!.amrNB(mixed) } catch { throw fail("\(clip.path): AMR-NB: \(error)", code: SysExit.failure) }
+                        }
                         try write(mixed, class: isCry ? "cry" : "other", source: source, name: "\(name)_\(n * 100 + k)")
                     }
                     if isCry { counts.cry += copies } else { counts.other += copies }
+                }
+            }
+        }
+        if generated > 0 {
+            // Generated distractors by acoustic kind (DistractorGenerator), each over room noise like
+            // a recording, some through the codec; their own seed stream.
+            let generator = DistractorGenerator(sampleRate: rate, speech: EspeakSpeech.provider(rate: rate))
+            var genRng = SplitMix64(seed: seed ^ 0x6E4E_5A7E)
+            for kind in DistractorKind.allCases {
+                for i in 0..<generated {
+                    let made: GeneratedSound?
+                    do { made = try generator.make(kind, seconds: genRng.uniform(in: 2 ... 6), rng: &genRng) } catch {
+                        throw fail("generated \(kind.rawValue): \(error)", code: SysExit.failure)
+                    }
+                    guard let made else { break }
+                    var mixed = builder.augment(made.samples, rng: &rng)
+                    if genRng.unit() < codecShare {
+                        do { mixed = try channel!.amrNB(mixed) } catch { throw fail("generated: AMR-NB: \(error)", code: SysExit.failure) }
+                    }
+                    try write(mixed, class: "other", source: "generated-\(kind.rawValue)", name: "gen.\(kind.rawValue)\(i)_0")
+                    counts.other += 1
                 }
             }
         }
