@@ -299,7 +299,8 @@ def measure(args):
         eps_path = os.path.join(mdir, night + "-sweep-episodes.tsv")
         out = run([cm, "detect", "--model", args.model, os.path.join(nd, "night.wav"), "--labels",
                    os.path.join(nd, "labels.tsv"), "--sweep", "--sweep-episodes", eps_path,
-                   "--probabilities", probs_path] + (["--on-threshold", str(args.on_threshold)] if args.on_threshold else []))
+                   "--probabilities", probs_path] + (["--on-threshold", str(args.on_threshold)] if args.on_threshold else [])
+                  + (args.detect_args.split() if args.detect_args else []))
         open(os.path.join(mdir, night + "-detect.txt"), "w").write(out)
         sweep = {}
         for line in out.splitlines():
@@ -375,6 +376,19 @@ def report(args):
                 recipe, len(runs), mean_sd(agg["val auc_unseen"]), mean_sd(agg["test auc_unseen"]),
                 mean_sd(agg["val recall"]), mean_sd(agg["test recall"]),
                 mean_sd(agg["val fa_unseen_per_hour"]), mean_sd(agg["test fa_unseen_per_hour"])))
+    # Trade-off rows for docs/detector-tradeoff.py: recall against unseen-class false alarms per
+    # hour, scaled as if every distractor of the night were from an unseen class.
+    pdir = os.path.join(args.out, "plots")
+    os.makedirs(pdir, exist_ok=True)
+    for recipe, runs in groups.items():
+        for n, val, test, _, _ in runs:
+            for night, r in [("val", val), ("test", test)]:
+                if r is None:
+                    continue
+                with open(os.path.join(pdir, "%s-%s.txt" % (n, night)), "w") as f:
+                    for th, t in sorted(r["thresholds"].items(), key=lambda kv: float(kv[0])):
+                        f.write("# sweep\t%s\t%.3f\t%.3f\t%s\t%s\t%s\n" % (th, t["recall"], t["fa_unseen_per_hour_all"],
+                                t.get("latency_median_s"), t.get("latency_p90_s"), t.get("non_cry_share")))
     print()
     print("False alarms per distractor class at each model's operating point (test night; val night):")
     for recipe, runs in groups.items():
@@ -421,6 +435,7 @@ def main():
     p.add_argument("--name", required=True)
     p.add_argument("--nights", default="val,val-coded,test,test-coded")
     p.add_argument("--on-threshold", type=float)
+    p.add_argument("--detect-args", help="more `crymodel detect` options, e.g. '--confirm-frames 30'")
     p = sub.add_parser("report")
     p.add_argument("--out", default="out/openset")
     p.add_argument("--names")
