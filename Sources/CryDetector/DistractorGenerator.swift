@@ -288,7 +288,8 @@ public struct DistractorGenerator: Sendable {
             case "clicks":  // 1-3 ms broadband
                 for i in start..<min(n, start + Int(rng.uniform(in: 0.001 ... 0.003) * fs)) { out[i] += Float(amp * rng.gaussian()) }
             default:  // a damped resonance (knock: wood; step: low thud plus a scuff)
-                let tau = variant == "knocks" ? rng.uniform(in: 0.01 ... 0.04) : rng.uniform(in: 0.02 ... 0.05)
+                // Each event dies away before the next (knocks in a quick series stay distinct).
+                let tau = min(variant == "knocks" ? rng.uniform(in: 0.01 ... 0.04) : rng.uniform(in: 0.02 ... 0.05), interval / 8)
                 for i in start..<min(n, start + Int(6 * tau * fs)) {
                     let dt = Double(i - start) / fs
                     let scuff = variant == "steps" ? 0.3 * rng.gaussian() : 0.1 * rng.gaussian()

@@ -13,23 +13,18 @@ import Testing
         return try #require(try gen.make(kind, seconds: seconds, rng: &rng))
     }
 
-    /// The frequency (Hz) of the strongest Hann-windowed DFT component in 60...3600 Hz, by a
-    /// fine scan (step `step` Hz) over samples[start ..< start + n].
+    /// The frequency (Hz) of the strongest Hann-windowed DFT component in 60...3600 Hz over
+    /// samples[start ..< start + n]: a scan every 8 Hz, then every 0.5 Hz around the best.
     func dominantFrequency(_ s: [Float], start: Int, n: Int, step: Double = 2) -> Double {
-        var best = 0.0, bestF = 0.0
-        var f = 60.0
-        while f <= 3600 {
+        let x = (0..<n).map { i in Double(s[start + i]) * (0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(n))) }
+        func power(_ f: Double) -> Double {
             var re = 0.0, im = 0.0
             let w = 2 * Double.pi * f / fs
-            for i in 0..<n {
-                let x = Double(s[start + i]) * (0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(n)))
-                re += x * cos(w * Double(i)); im -= x * sin(w * Double(i))
-            }
-            let p = re * re + im * im
-            if p > best { best = p; bestF = f }
-            f += step
+            for i in 0..<n { re += x[i] * cos(w * Double(i)); im -= x[i] * sin(w * Double(i)) }
+            return re * re + im * im
         }
-        return bestF
+        let coarse = stride(from: 60.0, through: 3600, by: 8).max { power($0) < power($1) }!
+        return stride(from: coarse - 8, through: coarse + 8, by: 0.5).max { power($0) < power($1) }!
     }
 
     func frameRMS(_ s: [Float], hop: Int) -> [Double] {
@@ -52,12 +47,12 @@ import Testing
     }
 
     @Test func toneIsSteadyAtItsF0() throws {
-        for seed in UInt64(1)...12 {
+        for seed in UInt64(1)...8 {
             let s = try make(.tone, seed: seed)
             let f0 = try #require(s.parameters["f0"])
             #expect((100...2000).contains(f0))
-            for start in [8000, 16000, 24000] {
-                let f = dominantFrequency(s.samples, start: start, n: 2000, step: 1)
+            for start in [8000, 20000] {
+                let f = dominantFrequency(s.samples, start: start, n: 1000)
                 #expect(abs(f - f0) / f0 < 0.02, "seed \(seed): \(f) Hz, f0 \(f0)")
             }
         }
@@ -65,11 +60,11 @@ import Testing
 
     @Test func sirenF0TrackWailsOrAlternatesBetweenItsTwoTones() throws {
         var seen = Set<String>()
-        for seed in UInt64(1)...10 {
-            let s = try make(.siren, seed: seed, seconds: 8)
+        for seed in UInt64(1)...8 {
+            let s = try make(.siren, seed: seed, seconds: 6)
             let low = s.parameters["low"]!, high = s.parameters["high"]!
             seen.insert(s.variant)
-            let track = stride(from: 400, to: s.samples.count - 400, by: 400).map { dominantFrequency(s.samples, start: $0, n: 400, step: 4) }
+            let track = stride(from: 400, to: s.samples.count - 400, by: 400).map { dominantFrequency(s.samples, start: $0, n: 400) }
             #expect(abs(track.min()! - low) / low < 0.1, "seed \(seed) \(s.variant): lowest \(track.min()!), low \(low)")
             #expect(abs(track.max()! - high) / high < 0.1, "seed \(seed) \(s.variant): highest \(track.max()!), high \(high)")
             if s.variant == "two-tone" {
@@ -98,7 +93,7 @@ import Testing
             #expect(abs(measured - duty) < 0.06, "seed \(seed): duty \(measured), made with \(duty)")
             // The carrier is the pulse's tone.
             let f0 = s.parameters["f0"]!
-            let f = dominantFrequency(s.samples, start: 40, n: max(200, min(800, Int(duty * period * fs) - 80)), step: 4)
+            let f = dominantFrequency(s.samples, start: 40, n: max(200, min(800, Int(duty * period * fs) - 80)))
             #expect(abs(f - f0) / f0 < 0.08 || abs(f - f0 * s.parameters["trill"]!) / f0 < 0.08, "seed \(seed): \(f) vs \(f0)")
         }
     }
@@ -110,10 +105,11 @@ import Testing
             guard s.parameters["strikes"] == 1 else { continue }
             checked += 1
             let tau = s.parameters["tau"]!
+            // Over 0.2 s windows (longer than the beats of close partials) it never grows after
+            // the strike, and falls by 1/e within its partials' decay times (tau x 0.43 ... x 1.41).
+            let slow = frameRMS(s.samples, hop: 1600)
+            for i in 0..<(slow.count - 1) { #expect(slow[i + 1] <= slow[i] * 1.02 + 1e-4, "seed \(seed): grows at \(i)") }
             let env = frameRMS(s.samples, hop: 160)  // 20 ms
-            // Never grows after the strike (beyond frame noise), and falls by 1/e within the
-            // span of its partials' decay times (tau x 0.43 ... tau x 1.41).
-            for i in 2..<(env.count - 1) { #expect(env[i + 1] <= env[i] * 1.05 + 1e-4, "seed \(seed): grows at \(i)") }
             let fallIndex = try #require(env.firstIndex { $0 < env[0] / M_E })
             let fall = Double(fallIndex) * 0.02
             #expect(fall > 0.25 * tau && fall < 1.6 * tau, "seed \(seed): 1/e after \(fall) s, tau \(tau)")
@@ -130,7 +126,7 @@ import Testing
                 let start = note * noteSamples + noteSamples / 4
                 let n = min(noteSamples / 2, 1600)
                 guard n >= 400, start + n < s.samples.count else { continue }
-                let f = dominantFrequency(s.samples, start: start, n: n, step: 1)
+                let f = dominantFrequency(s.samples, start: start, n: n)
                 let semis = 12 * log2(f / root)
                 #expect(abs(semis - semis.rounded()) < 0.35, "seed \(seed): \(f) Hz is \(semis) semitones from the root")
                 pitches.append(semis.rounded())
@@ -164,13 +160,15 @@ import Testing
             #expect(0.5 / rms > 4, "seed \(seed) \(s.variant): crest factor \(0.5 / rms)")
             let env = frameRMS(s.samples, hop: 40).map { $0 * $0 }
             let threshold = env.max()! * 0.02
-            var onsets = 0, above = false
-            for e in env {
-                if !above && e > threshold { onsets += 1 }
+            // Rising crossings, at least half the made interval apart (a step's scuff is one event).
+            var onsets = 0, above = false, last = -1_000_000
+            let refractory = Int(s.parameters["interval"]! * 0.5 / 0.005)
+            for (i, e) in env.enumerated() {
+                if !above && e > threshold && i - last >= refractory { onsets += 1; last = i }
                 above = e > threshold * 0.5
             }
             let made = Int(s.parameters["events"]!)
-            #expect(abs(onsets - made) <= 1, "seed \(seed) \(s.variant): \(onsets) onsets, made \(made)")
+            #expect(abs(onsets - made) <= max(1, made / 10), "seed \(seed) \(s.variant): \(onsets) onsets, made \(made)")
         }
     }
 
