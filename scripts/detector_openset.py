@@ -325,10 +325,14 @@ def measure(args):
 
 
 # ---------------------------------------------------------------------------------------------
-def operating_point(val, min_recall=0.95):
-    """The validation night's rule: the highest on-threshold whose recall is >= min_recall
-    (fewest unseen-class false alarms among those; the lower threshold on ties)."""
-    ok = [(float(k), r) for k, r in val["thresholds"].items() if r["recall"] >= min_recall]
+def operating_point(val, min_recall=0.95, max_latency=1.0):
+    """The validation night's rule: among on-thresholds with recall >= min_recall and a median
+    onset latency <= max_latency s, the one with the fewest unseen-class false alarms (the
+    lower threshold on ties); without one, the fewest unseen false alarms at the recall floor;
+    without that, the best recall."""
+    rows = [(float(k), r) for k, r in val["thresholds"].items()]
+    ok = [kr for kr in rows if kr[1]["recall"] >= min_recall and kr[1].get("latency_median_s", 0) <= max_latency]
+    ok = ok or [kr for kr in rows if kr[1]["recall"] >= min_recall]
     if not ok:
         return max(val["thresholds"], key=lambda k: val["thresholds"][k]["recall"])
     best = min(ok, key=lambda kr: (kr[1]["fa_unseen_per_hour"], kr[0]))

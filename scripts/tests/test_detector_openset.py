@@ -42,6 +42,9 @@ class OpenSetTests(unittest.TestCase):
             "0.9": {"recall": 0.96, "fa_unseen_per_hour": 4},
             "0.97": {"recall": 0.90, "fa_unseen_per_hour": 1}}}
         self.assertEqual(openset.operating_point(val), "0.9")
+        # A median onset latency over 1 s rules a threshold out.
+        val["thresholds"]["0.9"]["latency_median_s"] = 1.4
+        self.assertEqual(openset.operating_point(val), "0.5")
 
 
 if __name__ == "__main__":
