@@ -187,16 +187,26 @@ def train(args):
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
     set_opts, train_opts = (extra[:extra.index("::")], extra[extra.index("::") + 1:]) if "::" in extra else (extra, [])
     cm = crymodel()
-    base = os.path.join(args.out, "split", "train")
+    parts = args.parts.split(",")
+    base = os.path.join(args.out, "split", "+".join(parts))
+    if len(parts) > 1:  # e.g. train,val: the pool a shipped model is trained on (the test night stays unheard)
+        for part in parts:
+            for root, _, files in os.walk(os.path.join(args.out, "split", part)):
+                for f in files:
+                    rel = os.path.relpath(os.path.join(root, f), os.path.join(args.out, "split", part))
+                    link(os.path.realpath(os.path.join(root, f)), os.path.join(base, rel))
     rdir = os.path.join(args.out, "recipes", args.recipe)
     os.makedirs(rdir, exist_ok=True)
     setdir = os.path.join(rdir, "set-s%d" % args.set_seed)
     if not os.path.isdir(os.path.join(setdir, "train")):
-        cmd = [cm, "detect-set", "--cries", os.path.join(base, "cries", "donateacry"), "--holdout", "0",
-               "--seed", str(args.set_seed), "--copies", "3", "--out", setdir]
+        cmd = [cm, "detect-set", "--holdout", "0", "--seed", str(args.set_seed), "--copies", "3", "--out", setdir]
+        for c in sorted(os.listdir(os.path.join(base, "cries"))):
+            cmd += ["--cries", os.path.join(base, "cries", c)]
         for c in sorted(os.listdir(os.path.join(base, "others"))):
             cmd += ["--others", os.path.join(base, "others", c)]
         print(run(cmd + set_opts, os.path.join(rdir, "detect-set.log")).strip())
+    if args.set_only:
+        return
     model = os.path.join(rdir, "detector-s%d.safetensors" % args.seed)
     cmd = [cm, "train", "--task", "detect", "--data", os.path.join(setdir, "train"), "--cell", "attgate", "--depth", "1",
            "--hidden", "64,32", "--dense", "32", "--epochs", "40", "--patience", "10", "--min-crop", "1.0",
@@ -432,6 +442,8 @@ def main():
     p.add_argument("--recipe", required=True)
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--set-seed", type=int, default=21)
+    p.add_argument("--set-only", action="store_true", help="build the training set, do not train")
+    p.add_argument("--parts", default="train", help="split parts to train on: train (the protocol), or train,val (the pool)")
     p.add_argument("extra", nargs=argparse.REMAINDER)
     p = sub.add_parser("measure")
     p.add_argument("--out", default="out/openset")
