@@ -9,7 +9,15 @@ import math, sys
 
 W, H, L, R, T, B = 640, 420, 70, 20, 30, 60
 XMIN, XMAX = 0.1, 1000.0
-colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+# Optional leading options: --target=FA (the false-alarm target line, default 2), --xlabel=TEXT.
+TARGET, XLABEL = 2.0, "false alarms per hour"
+while len(sys.argv) > 1 and sys.argv[1].startswith("--"):
+    k, v = sys.argv.pop(1)[2:].split("=", 1)
+    if k == "target":
+        TARGET = float(v)
+    elif k == "xlabel":
+        XLABEL = v
 
 def x_of(fa):
     v = max(fa, XMIN)
@@ -30,10 +38,10 @@ for r in [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]:
     y = y_of(r)
     out.append(f'<line x1="{L}" y1="{y:.1f}" x2="{W-R}" y2="{y:.1f}" stroke="{"#f99" if r == 0.95 else "#ddd"}"/>')
     out.append(f'<text x="{L-6}" y="{y+4:.1f}" text-anchor="end">{r:g}</text>')
-x2 = x_of(2)
+x2 = x_of(TARGET)
 out.append(f'<line x1="{x2:.1f}" y1="{T}" x2="{x2:.1f}" y2="{H-B}" stroke="#f99" stroke-dasharray="4,3"/>')
-out.append(f'<text x="{x2+4:.1f}" y="{H-B-8}" fill="#c44">target: recall &#8805; 0.95 at &#8804; 2 FA/h (upper left)</text>')
-out.append(f'<text x="{(L+W-R)/2}" y="{H-20}" text-anchor="middle">false alarms per hour (log; 0 drawn at 0.1)</text>')
+out.append(f'<text x="{x2+4:.1f}" y="{H-B-8}" fill="#c44">target: recall &#8805; 0.95 at &#8804; {TARGET:g} FA/h (upper left)</text>')
+out.append(f'<text x="{(L+W-R)/2}" y="{H-20}" text-anchor="middle">{XLABEL} (log; 0 drawn at 0.1)</text>')
 out.append(f'<text x="18" y="{(T+H-B)/2}" text-anchor="middle" transform="rotate(-90 18 {(T+H-B)/2})">recall</text>')
 for i, arg in enumerate(sys.argv[1:]):
     name, path = arg.split("=", 1)
