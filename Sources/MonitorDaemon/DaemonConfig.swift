@@ -86,8 +86,9 @@ public struct DaemonConfig: Sendable, Equatable {
         /// An onset this soon after an episode's end continues that episode.
         public var mergeGapS = 1.5
         /// With no detector model: use the energy gate alone (a sound-activated monitor,
-        /// every loud sound is an "episode"). Off by default: without a detector model the
-        /// daemon runs with cry detection off and says so (status `degraded`).
+        /// every loud sound is an "episode"). Off by default: without a detector model and
+        /// without this the daemon refuses to start (exit 78): a baby monitor that cannot
+        /// detect must not look like one that runs.
         public var energyOnly = false
     }
 

@@ -70,32 +70,44 @@ import ControlProtocol
         #expect(run.process.terminationStatus == 0, "\(run.errorText)")
         let old = try DaemonProcessTests.events(log + ".1").map { $0["type"]?.stringValue ?? "" }
         let new = try DaemonProcessTests.events(log).map { $0["type"]?.stringValue ?? "" }
-        #expect(old == ["started", "degraded"])
+        #expect(old == ["started"])
         #expect(new == ["stopping"])
     }
 
-    /// An event log that cannot be written (/dev/full): the daemon keeps running, says it
-    /// is degraded, keeps the events pending, and still exits cleanly.
+    /// An event log that cannot be written (a file size limit of 0: EFBIG on every write;
+    /// /dev/full is refused, not being a regular file): the daemon keeps running, says it
+    /// is degraded, keeps the events pending, and exits cleanly, with 74 since the events
+    /// never reached the log.
     @Test func unwritableEventLogIsReportedNotFatal() throws {
         let dir = makeTempDirectory("bmsig"); defer { removeTree(dir) }
-        let run = try startReplay(dir, extra: ["--event-log", "/dev/full"])
+        let wav = dir + "/tone.wav"
+        try DaemonProcessTests.writeTone(wav, seconds: 30, rate: 8000)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "ulimit -f 0; exec \"$0\" \"$@\"", try DaemonProcessTests.tool("babymonitord"),
+                       "--config", DaemonProcessTests.writeConfig(dir), "--input", "wav:" + wav,
+                       "--socket", dir + "/control.sock", "--event-log", dir + "/events.jsonl"]
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let run = DaemonProcessTests.Run(process: p, stderrPath: "/dev/null")
         defer { run.stop() }
         #expect(connected(dir))
         let client = try ControlClient(socketPath: dir + "/control.sock", receiveTimeoutSeconds: 10)
         // The socket answers before the first event is written: wait for that write to fail.
         #expect(waitUntil {
             guard let s = try? client.status() else { return false }
-            return s.degraded?.contains("No space left on device") == true && s.pendingEvents >= 2
+            return s.degraded?.contains("File too large") == true && s.pendingEvents >= 2
         })
         let status = try client.status()
-        #expect(status.degraded?.contains("No space left on device") == true, "\(status.degraded ?? "nil")")
+        #expect(status.degraded?.contains("File too large") == true, "\(status.degraded ?? "nil")")
         #expect(status.pendingEvents >= 2)
         #expect(try client.recentEvents().contains { $0.type == "degraded" && $0["component"]?.stringValue == "event_log" })
         let (code, text) = try DaemonProcessTests.monitorctl(["--socket", dir + "/control.sock", "status"])
         #expect(code == 0 && text.contains("DEGRADED"))
         kill(run.process.processIdentifier, SIGTERM)
         run.process.waitUntilExit()
-        #expect(run.process.terminationStatus == 0)
+        #expect(run.process.terminationReason == .exit && run.process.terminationStatus == 74)
     }
 
     /// Live capture through ALSA's `file` plugin (no sound card needed): the capture
