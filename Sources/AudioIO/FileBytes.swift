@@ -14,7 +14,8 @@ enum FileBytes {
     /// sees half a file.
     static func writeAll(_ bytes: [UInt8], to path: String) throws(AudioFileError) {
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        // O_EXCL | O_NOFOLLOW: never through a link planted at the temporary name.
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw AudioFileError(path: path, problem: "cannot create: \(errnoText(errno))")
         }

@@ -391,6 +391,8 @@ import FileSafety
                 if i % 500 == 0 { usleep(1000) }
             }
             #expect(waitUntil { server.stats.droppedSubscribers == 3 })
+            // They read nothing until the server has closed them (the probe's clients).
+            #expect(waitUntil { server.stats.clients == 0 })
             for s in stuck {
                 var last = ""
                 var count = 0
