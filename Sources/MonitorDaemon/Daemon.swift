@@ -127,7 +127,7 @@ public final class Daemon: @unchecked Sendable {
         // a missing directory) only degrades the log, which keeps retrying.
         if let failure = publisher.log.openAtStartup(), failure.refused {
             report("babymonitord: \(failure.problem)")
-            return failure.problem.contains("locked by another process") ? 1 : 74
+            return failure.locked ? 1 : 74
         }
         let server: ControlServer
         do {

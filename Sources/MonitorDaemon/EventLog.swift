@@ -112,11 +112,12 @@ public final class EventLog: @unchecked Sendable {
     /// Opens the file now (start-up): nil when it is open, else why not, and whether that
     /// is a refusal (a symlink, a FIFO, an unsafe directory, another daemon's lock) that
     /// waiting will not cure, as opposed to an error of the moment (no space, no directory).
-    public func openAtStartup() -> (problem: String, refused: Bool)? {
+    /// `locked`: another process holds the log's lock (a second daemon).
+    public func openAtStartup() -> (problem: String, refused: Bool, locked: Bool)? {
         state.withLock { s in
             if s.fd >= 0 { return nil }
             guard let failure = openFile(&s) else { return nil }
-            return ("event log \(failure.description)", failure.isRefusal)
+            return ("event log \(failure.description)", failure.isRefusal, failure.code == EWOULDBLOCK)
         }
     }
 
