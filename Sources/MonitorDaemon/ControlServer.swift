@@ -397,9 +397,9 @@ public final class ControlServer: @unchecked Sendable {
             // The reserved slot answers one quick request, then makes room again.
             switch request {
             case .subscribe:
-                drop(c, because: "too many clients (\(options.maxClients)); only status and events are answered until some leave")
+                drop(c, because: "too many clients (\(options.maxClients)); one-shot requests (status, events...) only until some leave")
                 return
-            case .status, .events: break   // answered below, then closed
+            default: break   // one-shot requests are answered below, then the slot closes
             }
         }
         switch request {
