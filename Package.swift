@@ -32,10 +32,14 @@ let package = Package(
         // Run-time-dispatched SIMD kernels (AVX2+FMA when the CPU has them; no build flags).
         .target(name: "CCryKernels"),
 
+        // Opening files safely (no symlinks, FIFOs or oversized files); used by every stage
+        // that reads or writes a file.
+        .target(name: "FileSafety"),
+
         // Stages.
-        .target(name: "AudioIO", dependencies: ["CALSA", "CSoxr"]),
+        .target(name: "AudioIO", dependencies: ["CALSA", "CSoxr", "FileSafety"]),
         .target(name: "Features", dependencies: ["CFFTW"]),
-        .target(name: "CryModel", dependencies: ["Features", "CCryKernels"]),
+        .target(name: "CryModel", dependencies: ["Features", "CCryKernels", "FileSafety"]),
         .target(name: "CryTraining", dependencies: ["CryModel", "Features", "AudioIO"]),
         .target(name: "CryDetector", dependencies: ["CryModel", "Features"]),
         .target(name: "ControlProtocol"),
@@ -43,7 +47,7 @@ let package = Package(
         .target(name: "NightReport", dependencies: ["ControlProtocol", "CZlib"]),
         .target(name: "CryAdaptation", dependencies: ["CryModel", "CryTraining", "Features", "AudioIO", "ControlProtocol"]),
         .target(name: "MonitorDaemon", dependencies: [
-            "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol",
+            "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol", "FileSafety",
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -77,7 +81,7 @@ let package = Package(
         .testTarget(name: "CryTrainingTests", dependencies: ["CryTraining", "CryModel"]),
         .testTarget(name: "CryDetectorTests", dependencies: ["CryDetector", "CryModel", "Features"]),
         .testTarget(name: "CryAdaptationTests", dependencies: ["CryAdaptation", "CryModel", "Features", "AudioIO", "ControlProtocol"]),
-        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel", "NightReport"]),
+        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel", "NightReport", "FileSafety"]),
         .testTarget(name: "NightReportTests", dependencies: ["NightReport", "ControlProtocol"]),
     ],
     swiftLanguageModes: [.v6]

@@ -25,6 +25,7 @@ public final class Resampler {
     /// Output staging area reused by every call; soxr writes here, we append to the caller.
     private let scratch: UnsafeMutableBufferPointer<Float>
     private var flushed = false
+    private var drained = false
 
     public init(inputRate: Int, outputRate: Int) throws {
         guard inputRate > 0, outputRate > 0 else {
@@ -71,22 +72,29 @@ public final class Resampler {
 
     /// Ends the stream: appends the output soxr still holds back.
     public func flush(into output: inout [Float]) throws {
-        guard !flushed else { return }
+        while try !drain(into: &output) {}
+    }
+
+    /// One step of `flush`: appends at most one staging block (4096 samples) of the output
+    /// held back; true once nothing is left. For streams that must not hold the whole tail
+    /// at once (at a high ratio it is many blocks long).
+    public func drain(into output: inout [Float]) throws -> Bool {
+        if flushed && drained { return true }
         flushed = true
-        while true {
-            var outputDone = 0
-            // A nil input tells soxr the input has ended.
-            let error = soxr_process(soxr, nil, 0, nil, scratch.baseAddress, scratch.count, &outputDone)
-            if let error { throw ResamplerError("libsoxr: \(Self.text(error))") }
-            if outputDone == 0 { break }
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<outputDone]))
-        }
+        var outputDone = 0
+        // A nil input tells soxr the input has ended.
+        let error = soxr_process(soxr, nil, 0, nil, scratch.baseAddress, scratch.count, &outputDone)
+        if let error { throw ResamplerError("libsoxr: \(Self.text(error))") }
+        if outputDone == 0 { drained = true; return true }
+        output.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<outputDone]))
+        return false
     }
 
     /// Forgets the current stream (and its held-back output); ready for a new one.
     public func reset() throws {
         if let error = soxr_clear(soxr) { throw ResamplerError("libsoxr: \(Self.text(error))") }
         flushed = false
+        drained = false
     }
 
     /// Output samples currently held back inside soxr.

@@ -1,15 +1,20 @@
 /// Reads RIFF/WAVE files into mono `AudioBuffer`s.
 ///
 /// Supported: PCM 8-bit unsigned, 16/24/32-bit signed integer, IEEE float 32/64-bit, plain or
-/// WAVE_FORMAT_EXTENSIBLE with those subformats; any channel count (mixed to mono by
-/// averaging) and any sample rate. Unknown chunks (LIST, fact, cue, ...) are skipped, odd
+/// WAVE_FORMAT_EXTENSIBLE with those subformats; 1 to 64 channels (mixed to mono by
+/// averaging) and rates from 1 kHz to 768 kHz. Unknown chunks (LIST, fact, cue, ...) are skipped, odd
 /// chunk sizes are padded as RIFF requires. Anything else is an `AudioFileError` that names
 /// the file and the problem; no byte sequence makes the reader crash.
 public enum WAVReader {
     /// The file at its own sample rate, mixed to mono.
     public static func read(path: String) throws -> AudioBuffer {
-        let bytes = try FileBytes.readAll(path: path)
-        return try decode(bytes, path: path)
+        // The header is checked before anything else is read, and only the data chunk's
+        // frames are decoded (never the whole file in memory first).
+        let reader = try WAVStreamReader(path: path)
+        var samples = [Float](repeating: 0, count: reader.frameCount)
+        let n = try samples.withUnsafeMutableBufferPointer { try reader.read(into: $0) }
+        if n < samples.count { samples.removeSubrange(n...) }
+        return AudioBuffer(samples: samples, sampleRate: reader.sampleRate)
     }
 
     /// The file mixed to mono and resampled (libsoxr, high quality) to `sampleRate`.
@@ -131,6 +136,11 @@ struct WAVLayout {
     var dataOffset: Int
     var frameCount: Int
 
+    /// Plausible sample rates (telephone-band recordings to 768 kHz studio files) and
+    /// channel counts (up to third-order ambisonics and beyond, not thousands).
+    static let sampleRates = 1000...768_000
+    static let maxChannels = 64
+
     static let formatPCM = 0x0001
     static let formatFloat = 0x0003
     static let formatExtensible = 0xFFFE
@@ -171,6 +181,7 @@ struct WAVLayout {
         var fmtSize = 0
         var data: (offset: Int, size: Int)?
         var seen: [String] = []
+        var trailers = 0
         var offset = 12
         while offset + 8 <= fileSize {
             let chunkHeader = try fetch(offset, 8)
@@ -178,6 +189,18 @@ struct WAVLayout {
             let size = u32(chunkHeader, 4)
             let body = offset + 8
             let available = fileSize - body
+            if fmtBody != nil && data != nil {
+                // Past the format and the data: later chunks (possibly damaged trailers) do
+                // not matter, but a second format chunk makes the file ambiguous. At most
+                // 64 trailing chunks are looked at.
+                if id == "fmt " {
+                    throw fail("second 'fmt ' chunk at byte \(offset): a WAV file has exactly one")
+                }
+                trailers += 1
+                if size > available || trailers > 64 { break }
+                offset = body + size + (size & 1)
+                continue
+            }
             seen.append(quoted(id))
             switch id {
             case "fmt ":
@@ -185,16 +208,19 @@ struct WAVLayout {
                 guard size <= available else {
                     throw fail("'fmt ' chunk declares \(size) bytes but only \(available) remain (file truncated)")
                 }
-                if fmtBody == nil {
-                    fmtBody = try fetch(body, min(size, 40))
-                    fmtSize = size
+                // Two format chunks contradict each other: which one is the audio in?
+                guard fmtBody == nil else {
+                    throw fail("second 'fmt ' chunk at byte \(offset): a WAV file has exactly one")
                 }
+                fmtBody = try fetch(body, min(size, 40))
+                fmtSize = size
             case "data":
                 if size > available, Self.unknownLengthMarkers.contains(size) {
                     // Written to a pipe (`arecord ... > x.wav` through a pipe, `sox ... -t wav -`):
                     // the writer could not seek back to fill in the size. The audio runs to the end.
                     if data == nil { data = (body, available) }
-                    break
+                    offset = fileSize   // the audio runs to the end: nothing follows
+                    continue
                 }
                 guard size <= available else {
                     throw fail("data chunk declares \(size) bytes but only \(available) remain (file truncated)")
@@ -205,8 +231,6 @@ struct WAVLayout {
                     throw fail("chunk \(quoted(id)) at byte \(offset) declares \(size) bytes but only \(available) remain (file truncated)")
                 }
             }
-            // Once both are known, later chunks (possibly damaged trailers) do not matter.
-            if fmtBody != nil && data != nil { break }
             offset = body + size + (size & 1)
         }
         let chunkList = seen.isEmpty ? "none" : seen.joined(separator: ", ")
@@ -222,6 +246,10 @@ struct WAVLayout {
             guard fmtSize >= 40 else {
                 throw fail("WAVE_FORMAT_EXTENSIBLE 'fmt ' chunk is \(fmtSize) bytes; 40 are needed")
             }
+            let validBits = u16(fmt, 18)
+            guard validBits <= bits else {
+                throw fail("\(validBits) valid bits per sample in a \(bits)-bit container")
+            }
             let guid = 24
             guard Array(fmt[(guid + 2)..<(guid + 16)]) == Self.subformatGUIDTail else {
                 throw fail("WAVE_FORMAT_EXTENSIBLE subformat \(guidText(fmt, guid)) is not a PCM or IEEE-float subtype")
@@ -232,7 +260,15 @@ struct WAVLayout {
             throw fail("format tag \(hex4(tag)) (\(formatName(tag))) is not supported; only uncompressed PCM and IEEE float are (convert with e.g. `sox IN -e signed -b 16 OUT.wav`)")
         }
         guard channels > 0 else { throw fail("channel count is 0") }
+        guard channels <= Self.maxChannels else {
+            throw fail("\(channels) channels; at most \(Self.maxChannels) are accepted")
+        }
         guard sampleRate > 0 else { throw fail("sample rate is 0 Hz") }
+        // Outside these, a header is damaged or hostile (1 Hz audio resampled to 16 kHz
+        // would need 16000 output samples per input sample).
+        guard Self.sampleRates.contains(sampleRate) else {
+            throw fail("sample rate \(sampleRate) Hz is outside \(Self.sampleRates.lowerBound)...\(Self.sampleRates.upperBound) Hz")
+        }
 
         let encoding: WAVSampleEncoding
         switch (tag, bits) {

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import FileSafety
 
 /// Reads a WAV file block by block, mixed to mono, for recordings too long to hold in
 /// memory (a night is ~1 GB of 16 kHz PCM16) and for replaying a file as a live stream.
@@ -24,20 +25,15 @@ public final class WAVStreamReader {
 
     public init(path: String) throws {
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw AudioFileError(path: path, problem: "cannot open: \(FileBytes.errnoText(errno))")
+        // Never blocks in open(2) (a FIFO without a writer would hang start-up beyond the
+        // reach of SIGTERM); FIFOs, devices and directories are refused: the reader seeks.
+        let size: Int
+        do { (fd, size) = try SafeFile.openRegularForReading(path, what: "WAV file") } catch {
+            throw AudioFileError(path: path, problem: error.problem)
         }
         do {
-            var info = stat()
-            guard fstat(fd, &info) == 0 else {
-                throw AudioFileError(path: path, problem: "cannot stat: \(FileBytes.errnoText(errno))")
-            }
-            if (info.st_mode & S_IFMT) == S_IFDIR {
-                throw AudioFileError(path: path, problem: "is a directory, not a WAV file")
-            }
             let descriptor = fd
-            layout = try WAVLayout(fileSize: Int(info.st_size), path: path) { offset, count in
+            layout = try WAVLayout(fileSize: size, path: path) { offset, count in
                 try Self.readExactly(descriptor, offset: offset, count: count, path: path)
             }
         } catch {

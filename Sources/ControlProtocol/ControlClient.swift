@@ -4,6 +4,15 @@ import Glibc
 import Darwin
 #endif
 
+/// send(2) that makes a closed peer EPIPE instead of SIGPIPE, out of reach of methods named `send`.
+func sendWithoutSignal(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    return send(fd, bytes, count, Int32(MSG_NOSIGNAL))
+    #else
+    return send(fd, bytes, count, 0)
+    #endif
+}
+
 /// close(2), out of reach of methods named `close`.
 public func closeDescriptor(_ fd: Int32) {
     _ = close(fd)
@@ -47,7 +56,14 @@ public enum ControlClientError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .unreachable(let path, let code): return "no daemon at \(path) (\(errnoDescription(code)))"
+        case .unreachable(let path, let code):
+            if code == EACCES || code == EPERM {
+                return "permission denied: are you in the socket's group? (\(path): \(errnoDescription(code)))"
+            }
+            if code == EAGAIN {
+                return "the daemon at \(path) does not accept connections (its queue stayed full: stopped or overloaded?)"
+            }
+            return "no daemon at \(path) (\(errnoDescription(code)))"
         case .badPath(let path, let problem): return "bad socket path \(path): \(problem)"
         case .io(let s): return s
         case .refused(let s): return "daemon refused the request: \(s)"
@@ -63,27 +79,43 @@ public final class ControlClient: @unchecked Sendable {
     private var fd: Int32
     private var buffer: [UInt8] = []
     private var scanned = 0
+    private var timeoutSeconds: Int
+    /// Longest reply line accepted: a server streaming bytes without a newline is cut off
+    /// here instead of growing the client's memory without bound. An `events` answer with
+    /// the configurable maximum of 100000 recent events fits.
+    public var maxLineBytes = 64 << 20
 
-    /// Connects to the daemon's socket. `receiveTimeoutSeconds` bounds each read (0: none).
+    /// Connects to the daemon's socket. `receiveTimeoutSeconds` bounds the connect (a full
+    /// backlog of a stopped daemon), each write and each read (0: none).
     public init(socketPath: String, receiveTimeoutSeconds: Int = 0) throws(ControlClientError) {
         self.socketPath = socketPath
+        timeoutSeconds = receiveTimeoutSeconds
         #if canImport(Glibc)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         #else
         let fd = socket(AF_UNIX, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw .io("socket(): \(errnoDescription(errno))") }
+        if receiveTimeoutSeconds > 0 {
+            // For a Unix socket, SO_SNDTIMEO also bounds connect(2) waiting on a full backlog.
+            var tv = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
         let rc = try UnixSocketAddress.with(path: socketPath) { connect(fd, $0, $1) }
         if rc != 0 {
             let code = errno
             closeDescriptor(fd)
             throw .unreachable(path: socketPath, errno: code)
         }
-        if receiveTimeoutSeconds > 0 {
-            var tv = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        }
         self.fd = fd
+        setReceiveTimeout(seconds: receiveTimeoutSeconds)
+    }
+
+    /// Bounds each read from now on (0: wait forever, as `events --follow` does once subscribed).
+    public func setReceiveTimeout(seconds: Int) {
+        timeoutSeconds = seconds
+        var tv = timeval(tv_sec: max(0, seconds), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
     deinit { if fd >= 0 { closeDescriptor(fd) } }
@@ -97,9 +129,13 @@ public final class ControlClient: @unchecked Sendable {
         var bytes = Array(raw.utf8)
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            let n = bytes.withUnsafeMutableBytes { sendWithoutSignal(fd, $0.baseAddress! + off, $0.count - off) }
             if n < 0 {
                 if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw timedOut() }
+                if errno == EPIPE || errno == ECONNRESET {
+                    throw .io("the daemon at \(socketPath) closed the connection before the request was sent\(pendingRefusal())")
+                }
                 throw .io("write to \(socketPath): \(errnoDescription(errno))")
             }
             off += n
@@ -124,7 +160,7 @@ public final class ControlClient: @unchecked Sendable {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw .io("timed out waiting for the daemon at \(socketPath)") }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw timedOut() }
                 throw .io("read from \(socketPath): \(errnoDescription(errno))")
             }
             if n == 0 {
@@ -135,7 +171,25 @@ public final class ControlClient: @unchecked Sendable {
                 return line
             }
             buffer.append(contentsOf: chunk[..<n])
+            if buffer.count > maxLineBytes {
+                buffer.removeAll()
+                scanned = 0
+                throw .protocolError("a reply line longer than \(maxLineBytes) bytes from \(socketPath); not a babymonitord socket?")
+            }
         }
+    }
+
+    private func timedOut() -> ControlClientError {
+        .io("no answer from the daemon at \(socketPath) within \(timeoutSeconds) s (stopped, hung, or not a babymonitord socket?)")
+    }
+
+    /// The daemon's error line, when it sent one before closing (at its client limit).
+    private func pendingRefusal() -> String {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        guard n > 0, let line = String(validating: chunk[..<n], as: UTF8.self)?.split(separator: "\n").first,
+              let value = try? JSONValue.parse(String(line)), let error = value["error"]?.stringValue else { return "" }
+        return ": \(error)"
     }
 
     /// The next line parsed as JSON; throws `.refused` for `{"ok":false,...}`.

@@ -66,6 +66,11 @@ public enum ControlRequest: Sendable, Equatable {
         guard case .object(let members) = value else {
             throw .badRequest("request must be a JSON object like {\"cmd\":\"status\"}")
         }
+        // {"cmd":"status","cmd":"subscribe"}: which one was meant? Refuse rather than guess.
+        var seen: Set<String> = []
+        for (key, _) in members where !seen.insert(key).inserted {
+            throw .badRequest("duplicate field \"\(key)\"")
+        }
         guard let cmdValue = value["cmd"] else { throw .badRequest("request has no \"cmd\"") }
         guard let cmd = cmdValue.stringValue else { throw .badRequest("\"cmd\" must be a string") }
         let allowed: Set<String>

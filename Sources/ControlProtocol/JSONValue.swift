@@ -314,6 +314,8 @@ private struct JSONParser {
         }
         let text = String(decoding: bytes[start..<pos], as: UTF8.self)
         guard let x = Double(text) else { throw error("bad number") }
+        // 1e999 would become infinity, which JSON cannot write back (it printed as null).
+        guard x.isFinite else { pos = start; throw error("number \(text.prefix(40)) is out of range") }
         return .number(x)
     }
 }

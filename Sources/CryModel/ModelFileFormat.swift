@@ -7,6 +7,7 @@
 //                    norm.mean and norm.std; offsets are relative to the data section
 import Foundation
 import Features
+import FileSafety
 
 /// A model file that cannot be used, naming the file and the problem.
 public struct ModelFileError: Error, CustomStringConvertible, Equatable {
@@ -105,13 +106,44 @@ extension CryModelFile {
     // MARK: Reading
 
     /// Loads and checks a model file; every problem is a `ModelFileError` naming it.
+    /// Checks come before reads: only regular files (a FIFO or /dev/zero is refused, never
+    /// read), at most `maxFileBytes`, and the header (length and JSON) is read and checked
+    /// before the tensors are.
     public static func load(path: String) throws(ModelFileError) -> CryModelFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "no such file"
-            throw ModelFileError(path: path, problem: reason)
+        func refuse(_ problem: String) -> ModelFileError { ModelFileError(path: path, problem: problem) }
+        let fd: Int32, size: Int
+        do { (fd, size) = try SafeFile.openRegularForReading(path, maxBytes: maxFileBytes, what: "model file") } catch {
+            throw refuse(error.code == ENOENT ? "no such file" : error.problem)
         }
-        return try parse(Array(data), path: path)
+        defer { _ = close(fd) }
+        func read(_ offset: Int, _ count: Int) throws(ModelFileError) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: count)
+            let failure = bytes.withUnsafeMutableBytes { SafeFile.readExactly(fd, offset: offset, into: $0) }
+            if let failure {
+                throw refuse(failure == 0 ? "file shrank while being read" : "read failed: \(SafeFile.errnoText(failure))")
+            }
+            return bytes
+        }
+        guard size >= 8 else { return try parse(try read(0, size), path: path) }   // parse names the problem
+        let lengthBytes = try read(0, 8)
+        var headerLength: UInt64 = 0
+        for i in 0..<8 { headerLength |= UInt64(lengthBytes[i]) << (8 * UInt64(i)) }
+        guard headerLength <= UInt64(size - 8) else {
+            throw refuse("header length \(headerLength) is larger than the file (\(size) bytes): truncated or not a model file")
+        }
+        guard headerLength <= UInt64(maxHeaderLength) else {
+            throw refuse("header length \(headerLength) exceeds the limit of \(maxHeaderLength) bytes")
+        }
+        let header = try read(8, Int(headerLength))
+        guard (try? JSONSerialization.jsonObject(with: Data(header))) != nil else {
+            throw refuse("header is not valid JSON")
+        }
+        return try parse(try read(0, size), path: path)
     }
+
+    /// Model files larger than this are refused before they are read: the paper-size
+    /// attention-gate model is about 10 MB.
+    public static let maxFileBytes = 256 << 20
 
     /// Parses a model file's bytes; `path` is only used in messages.
     public static func parse(_ bytes: [UInt8], path: String) throws(ModelFileError) -> CryModelFile {

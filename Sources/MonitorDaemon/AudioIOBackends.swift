@@ -42,12 +42,22 @@ final class WAVReplaySource: ReplaySource {
     private var pending: [Float] = []
     private var pendingStart = 0
     private var flushed = false
+    private var inputEnded = false
+
+    /// Input samples fed to the resampler at a time: about 4096 output samples' worth, so
+    /// that memory does not grow with the rate ratio (one input block at 8 kHz -> 768 kHz
+    /// would be 96 output blocks).
+    private let feedFrames: Int
 
     init(path: String, sampleRate: Int) throws {
         reader = try WAVStreamReader(path: path)
         resampler = reader.sampleRate == sampleRate ? nil : try Resampler(inputRate: reader.sampleRate, outputRate: sampleRate)
+        feedFrames = max(16, min(raw.count, raw.count * reader.sampleRate / max(1, sampleRate)))
         pending.reserveCapacity(16384)
     }
+
+    /// Resampled samples held for the next reads (tests check it stays small).
+    var heldSamples: Int { pending.count - pendingStart }
 
     func read(into buffer: UnsafeMutableBufferPointer<Float>) throws -> Int {
         guard let resampler else { return try reader.read(into: buffer) }
@@ -56,10 +66,14 @@ final class WAVReplaySource: ReplaySource {
                 pending.removeFirst(pendingStart)
                 pendingStart = 0
             }
-            let n = try raw.withUnsafeMutableBufferPointer { try reader.read(into: $0) }
+            if inputEnded {
+                // The held-back tail, a block at a time (it is long at a high ratio).
+                flushed = try resampler.drain(into: &pending)
+                continue
+            }
+            let n = try raw.withUnsafeMutableBufferPointer { try reader.read(into: UnsafeMutableBufferPointer(rebasing: $0[0..<feedFrames])) }
             if n == 0 {
-                try resampler.flush(into: &pending)
-                flushed = true
+                inputEnded = true
             } else {
                 try raw.withUnsafeBufferPointer { try resampler.process(UnsafeBufferPointer(rebasing: $0[0..<n]), into: &pending) }
             }

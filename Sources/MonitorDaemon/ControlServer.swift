@@ -39,7 +39,17 @@ public struct ControlRefusal: Error, CustomStringConvertible, Sendable {
 /// non-blocking). Events come from the processing thread through `publish`, which only
 /// appends to a locked queue and writes one byte to the pipe: it never waits for a client.
 /// Each client has a bounded output queue; a subscriber whose queue overflows gets a final
-/// error line and is dropped, so a client that never reads blocks nothing.
+/// error line and is dropped, so a client that never reads blocks nothing. The final line
+/// always fits: on a drop the socket's send buffer is enlarged (SO_SNDBUF) before it is
+/// queued, since a client that stopped reading has filled the old one. Every drop is
+/// logged on stderr (the journal), at most one line a second.
+///
+/// A connection that is not subscribed must complete a request within
+/// `requestTimeoutSeconds` of connecting or of starting a line, and is closed after
+/// `idleTimeoutSeconds` without one, so idle or trickling connections cannot fill the
+/// table. When the table is full, one more connection is taken into a reserved slot that
+/// answers one `status` or `events` request and closes (a newer connection takes the slot
+/// over): a parent's `monitorctl status` gets an answer even then.
 public final class ControlServer: @unchecked Sendable {
     // @unchecked: `clients` and `listener` belong to the server thread; the shared parts
     // (`inbox`, `stats`) are behind locks; `wakeup` is a pipe.
@@ -58,6 +68,14 @@ public final class ControlServer: @unchecked Sendable {
         public var inboxLimit = 10_000
         /// How long a dropped client is given to take its final error line.
         public var dropGraceSeconds = 1.0
+        /// A non-subscriber's first request, and any request line once begun, must be
+        /// complete within this (the lock-out of clients sending a byte a second).
+        public var requestTimeoutSeconds = 5.0
+        /// A non-subscriber that has asked something is closed after this long without a
+        /// new request.
+        public var idleTimeoutSeconds = 300.0
+        /// Where drops are logged (the daemon's stderr, i.e. the journal; tests listen).
+        public var dropLog: @Sendable (String) -> Void = { report($0) }
         /// SO_SNDBUF for client sockets (nil: the kernel's default); tests make it small.
         public var sendBufferBytes: Int?
 
@@ -84,6 +102,9 @@ public final class ControlServer: @unchecked Sendable {
     private var listener: Int32 = -1
     private var clients: [Client] = []
     private var thread: Thread?
+    /// Drop log rate limit (server thread only).
+    private var lastDropLog = -1e9
+    private var unloggedDrops = 0
 
     private final class Client {
         let fd: Int32
@@ -95,8 +116,26 @@ public final class ControlServer: @unchecked Sendable {
         var subscribed = false
         var closeDeadline: Double?   // set when dropped: flush the last line, then close
         var closed = false
+        /// In the reserved slot (the table was full): one status/events answer, then closed.
+        var reserved = false
+        let acceptedAt: Double
+        var completedAny = false
+        var lastRequestAt: Double
+        var lineStartedAt: Double?   // first byte of an unfinished request line
 
-        init(fd: Int32) { self.fd = fd }
+        init(fd: Int32, now: Double) {
+            self.fd = fd
+            acceptedAt = now
+            lastRequestAt = now
+        }
+
+        /// When this connection is closed for want of a (complete) request; nil: never.
+        func requestDeadline(_ options: Options) -> Double? {
+            if subscribed || closeDeadline != nil || closed { return nil }
+            if !completedAny { return acceptedAt + options.requestTimeoutSeconds }
+            if let started = lineStartedAt { return started + options.requestTimeoutSeconds }
+            return lastRequestAt + options.idleTimeoutSeconds
+        }
     }
 
     public init(options: Options, handlers: ControlHandlers) throws(DaemonError) {
@@ -223,6 +262,7 @@ public final class ControlServer: @unchecked Sendable {
                 if !c.output.isEmpty { ev |= Int16(POLLOUT) }
                 fds.append(pollfd(fd: c.fd, events: ev, revents: 0))
                 if let d = c.closeDeadline { nextDeadline = min(nextDeadline ?? d, d) }
+                if let d = c.requestDeadline(options) { nextDeadline = min(nextDeadline ?? d, d) }
             }
             var timeout: Int32 = -1
             if let d = nextDeadline { timeout = Int32(max(0, min(60_000, (d - monotonicSeconds()) * 1000 + 1))) }
@@ -241,6 +281,11 @@ public final class ControlServer: @unchecked Sendable {
                 else if re & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { c.closed = true }
                 if !c.closed && !c.output.isEmpty { flush(c) }
                 if let d = c.closeDeadline, c.output.isEmpty || now >= d { c.closed = true }
+                if !c.closed, let d = c.requestDeadline(options), now >= d {
+                    let timeout = c.completedAny && c.lineStartedAt == nil
+                        ? "idle for \(Self.seconds(options.idleTimeoutSeconds)) s" : "no complete request within \(Self.seconds(options.requestTimeoutSeconds)) s"
+                    drop(c, because: "\(timeout); closing the connection")
+                }
             }
             // Clients refused on accept (not polled yet) whose refusal went out at once.
             for c in clients where !c.closed && c.closeDeadline != nil && c.output.isEmpty { c.closed = true }
@@ -281,10 +326,15 @@ public final class ControlServer: @unchecked Sendable {
                 var v = Int32(size)
                 setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, socklen_t(MemoryLayout<Int32>.size))
             }
-            let c = Client(fd: fd)
+            let c = Client(fd: fd, now: monotonicSeconds())
             clients.append(c)
-            if clients.filter({ !$0.closed }).count > options.maxClients {
-                drop(c, because: "too many clients (\(options.maxClients))")
+            let active = clients.filter { !$0.closed && $0.closeDeadline == nil }
+            if active.count > options.maxClients {
+                // The reserved slot: the newest connection gets it, whoever held it goes.
+                for other in active where other.reserved {
+                    drop(other, because: "too many clients (\(options.maxClients)); the reserved slot went to a newer connection")
+                }
+                c.reserved = true
             }
         }
     }
@@ -304,7 +354,11 @@ public final class ControlServer: @unchecked Sendable {
             }
             if c.closeDeadline != nil { continue }   // dropped: ignore what it says
             for byte in chunk[..<n] {
+                if c.closeDeadline != nil { break }   // dropped while handling this chunk
                 if byte == UInt8(ascii: "\n") {
+                    c.lineStartedAt = nil
+                    c.completedAny = true
+                    c.lastRequestAt = monotonicSeconds()
                     if c.discardingLongLine {
                         c.discardingLongLine = false
                     } else {
@@ -312,6 +366,7 @@ public final class ControlServer: @unchecked Sendable {
                     }
                     c.input.removeAll(keepingCapacity: true)
                 } else if !c.discardingLongLine {
+                    if c.input.isEmpty && c.lineStartedAt == nil { c.lineStartedAt = monotonicSeconds() }
                     c.input.append(byte)
                     if c.input.count > maxRequestLineBytes {
                         c.input.removeAll(keepingCapacity: true)
@@ -338,6 +393,15 @@ public final class ControlServer: @unchecked Sendable {
             reply(ControlResponse.error(error.description), to: c)
             return
         }
+        if c.reserved {
+            // The reserved slot answers one quick request, then makes room again.
+            switch request {
+            case .subscribe:
+                drop(c, because: "too many clients (\(options.maxClients)); one-shot requests (status, events...) only until some leave")
+                return
+            default: break   // one-shot requests are answered below, then the slot closes
+            }
+        }
         switch request {
         case .status:
             var s = handlers.status()
@@ -363,6 +427,7 @@ public final class ControlServer: @unchecked Sendable {
             case .failure(let refusal): reply(ControlResponse.error(refusal.description), to: c)
             }
         }
+        if c.reserved { drop(c, because: nil, finalLine: false) }
     }
 
     private func reply(_ line: String, to c: Client) {
@@ -384,8 +449,11 @@ public final class ControlServer: @unchecked Sendable {
     /// Drops a client (by default: its queue overflowed): keeps a partly sent line (no
     /// broken line), discards the rest, queues the final error line saying why and gives it
     /// a short grace to take it.
-    private func drop(_ c: Client, because reason: String? = nil) {
+    /// `finalLine: false` closes after what is queued (the reserved slot's answer), quietly.
+    private func drop(_ c: Client, because reason: String? = nil, finalLine: Bool = true) {
         guard c.closeDeadline == nil else { return }
+        c.closeDeadline = monotonicSeconds() + options.dropGraceSeconds
+        guard finalLine else { flush(c); return }
         let keepFirst = c.sentOfFirst > 0 && !c.output.isEmpty
         c.output = keepFirst ? [c.output[0]] : []
         if !keepFirst { c.sentOfFirst = 0 }
@@ -393,12 +461,31 @@ public final class ControlServer: @unchecked Sendable {
         let error = Array(ControlResponse.error(why).utf8)
         c.output.append(error)
         c.queuedBytes = c.output.reduce(0) { $0 + $1.count } - c.sentOfFirst
-        c.closeDeadline = monotonicSeconds() + options.dropGraceSeconds
+        // A client that stopped reading has filled its send buffer: without more room the
+        // promised final line could never be sent. The kernel doubles the value and caps
+        // it at net.core.wmem_max (twice the default buffer), room enough for two lines.
+        var room = Int32.max / 4
+        setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &room, socklen_t(MemoryLayout<Int32>.size))
         let wasSubscriber = c.subscribed
         c.subscribed = false
         statsBox.withLock { if wasSubscriber { $0.droppedSubscribers += 1 } }
         updateStats()
         flush(c)
+        logDrop((wasSubscriber ? "subscriber" : "client") + " dropped: " + why)
+    }
+
+    /// One stderr line per drop, at most one a second (the rest counted in the next).
+    private func logDrop(_ what: String) {
+        let now = monotonicSeconds()
+        guard now - lastDropLog >= 1 else { unloggedDrops += 1; return }
+        let more = unloggedDrops > 0 ? " (and \(unloggedDrops) more drop(s) in the last second)" : ""
+        options.dropLog("babymonitord: control socket: \(what)\(more)")
+        lastDropLog = now
+        unloggedDrops = 0
+    }
+
+    private static func seconds(_ x: Double) -> String {
+        x == x.rounded() ? String(Int(x)) : String(x)
     }
 
     private func flush(_ c: Client) {

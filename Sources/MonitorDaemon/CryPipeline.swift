@@ -126,8 +126,12 @@ public final class CryPipeline: AudioPipeline {
                 detector = try CryDetector.make(modelPath: nil, energyOnly: true, configuration: dc, frontEnd: fe)
                 names.append(("detector", "energy-only"))
             } else {
-                detector = nil   // no cry detection: the daemon reports itself degraded
+                // A baby monitor that cannot detect a cry must not look like one that runs.
+                throw ConfigError(file: file, key: "models.detector",
+                                  problem: "no detector model configured: set [models] detector, or [detector] energy_only = true for a sound-activated monitor (every loud sound an episode)")
             }
+        } catch let error as ConfigError {
+            throw error
         } catch {
             throw ConfigError(file: file, key: "models.detector", problem: "\(error)")
         }

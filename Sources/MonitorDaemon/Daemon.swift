@@ -87,6 +87,13 @@ public final class Daemon: @unchecked Sendable {
             startRefusals = refusals
             pipeline = try CryPipeline(config: options.config, models: models)
         } catch { throw .config(error.description) }
+        // A missing socket group is the configuration's fault (exit 78, naming the file),
+        // found before anything is bound.
+        let group = options.config.control.group
+        if !group.isEmpty && getgrnam(group) == nil {
+            throw .config(ConfigError(file: options.config.sourcePath ?? "built-in configuration", key: "control.group",
+                                      problem: "group \"\(group)\" does not exist").description)
+        }
         var recorderOptions = EpisodeRecorder.Options(config: options.config)
         if case .wav = options.input, options.pace == .fast { recorderOptions.waitForWriter = true }
         recorder = try EpisodeRecorder(options: recorderOptions, publish: { [publisher] in publisher.publish($0) })
@@ -114,6 +121,13 @@ public final class Daemon: @unchecked Sendable {
                 report("babymonitord: \(error)")
                 return 65
             }
+        }
+        // The event log is opened now: a refusal (a symlink or FIFO at its path, an unsafe
+        // directory, another daemon's lock) ends start-up; an error of the moment (no space,
+        // a missing directory) only degrades the log, which keeps retrying.
+        if let failure = publisher.log.openAtStartup(), failure.refused {
+            report("babymonitord: \(failure.problem)")
+            return failure.locked ? 1 : 74
         }
         let server: ControlServer
         do {
@@ -216,6 +230,13 @@ public final class Daemon: @unchecked Sendable {
         }
         publisher.publish(.stopping(reason: reason, tAudio: processing.audioSeconds))
         publisher.log.retryPending()
+        // Events that never reached the log make the exit status say so (a replay whose
+        // log was never writable must not look like a success).
+        let unwritten = publisher.log.pendingCount + publisher.log.lostEvents
+        if unwritten > 0 {
+            report("babymonitord: \(unwritten) event(s) could not be written to the event log: \(publisher.log.degradedReason ?? "unknown reason")")
+            if code == 0 { code = 74 }
+        }
         publisher.log.close()
         server?.stop()
         return code

@@ -1,4 +1,5 @@
 import Foundation
+import FileSafety
 
 /// A configuration problem, naming the file, the key and what is wrong (exit 78).
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
@@ -85,8 +86,9 @@ public struct DaemonConfig: Sendable, Equatable {
         /// An onset this soon after an episode's end continues that episode.
         public var mergeGapS = 1.5
         /// With no detector model: use the energy gate alone (a sound-activated monitor,
-        /// every loud sound is an "episode"). Off by default: without a detector model the
-        /// daemon runs with cry detection off and says so (status `degraded`).
+        /// every loud sound is an "episode"). Off by default: without a detector model and
+        /// without this the daemon refuses to start (exit 78): a baby monitor that cannot
+        /// detect must not look like one that runs.
         public var energyOnly = false
     }
 
@@ -126,13 +128,19 @@ public struct DaemonConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// A configuration file is a page of text; anything larger is refused before it is read.
+    public static let maxFileBytes = 1 << 20
+
     public static func load(path: String) throws(ConfigError) -> DaemonConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
-            throw ConfigError(file: path, problem: "configuration file \(reason)")
+        let bytes: [UInt8]
+        do { bytes = try SafeFile.readAll(path, maxBytes: maxFileBytes, what: "configuration file") } catch {
+            // Never blocks (a FIFO is refused, not opened for a writer that never comes).
+            let problem = error.code == ENOENT ? "configuration file does not exist"
+                : error.code != 0 ? "configuration file cannot be read: \(error.problem)" : error.problem
+            throw ConfigError(file: path, problem: problem)
         }
         // Bytes, not a String: invalid UTF-8 is reported with its line and column.
-        return try parse(bytes: [UInt8](data), path: path)
+        return try parse(bytes: bytes, path: path)
     }
 
     /// Parses configuration text; `path` names the file in errors and anchors relative paths.

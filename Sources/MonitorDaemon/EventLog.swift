@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ControlProtocol
+import FileSafety
 
 /// The JSON Lines event log (interfaces.md): one `write(2)` per line on an `O_APPEND` fd, no
 /// user-space buffering, size-based rotation (`log` -> `log.1` -> ... -> `log.<keep>`),
@@ -16,6 +17,13 @@ import ControlProtocol
 /// fit are counted (`lostEvents`) and the count is written in the recovery event.
 /// A short write is undone with ftruncate(2) back to the line's start, so the file never
 /// holds a broken line.
+///
+/// The file is opened with `SafeFile.openForAppend` (never through a symlink, never a FIFO,
+/// device or hard-linked file, never in a world-writable non-sticky directory) and locked
+/// with flock(2), so that a second daemon cannot append to the same log. Before each write
+/// the open file is compared with the path: when the file was deleted or replaced behind the
+/// daemon's back (not by a rotation it was told of), it is reopened at the path and a
+/// `degraded` event says so, instead of writing into a file nobody can see.
 public final class EventLog: @unchecked Sendable {
     // @unchecked: all mutable state is guarded by `state`.
     public let path: String
@@ -25,6 +33,8 @@ public final class EventLog: @unchecked Sendable {
 
     private struct State {
         var fd: Int32 = -1
+        var device: UInt64 = 0   // st_dev and st_ino of the open file
+        var inode: UInt64 = 0
         var pending: [String] = []   // lines, newline included, oldest first
         var degraded: String?
         var lost = 0
@@ -93,17 +103,62 @@ public final class EventLog: @unchecked Sendable {
     /// so that the rotation is visible; then retries what is pending.
     public func reopen() {
         state.withLock { s in
-            if s.fd >= 0 { _ = Glibc.close(s.fd); s.fd = -1 }
-            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-            if fd >= 0 { s.fd = fd }   // else: the next write retries and reports why
+            closeFile(&s)
+            _ = openFile(&s)   // on failure the next write retries and reports why
         }
         retryPending()
     }
 
-    public func close() {
+    /// Opens the file now (start-up): nil when it is open, else why not, and whether that
+    /// is a refusal (a symlink, a FIFO, an unsafe directory, another daemon's lock) that
+    /// waiting will not cure, as opposed to an error of the moment (no space, no directory).
+    /// `locked`: another process holds the log's lock (a second daemon).
+    public func openAtStartup() -> (problem: String, refused: Bool, locked: Bool)? {
         state.withLock { s in
-            if s.fd >= 0 { _ = Glibc.close(s.fd); s.fd = -1 }
+            if s.fd >= 0 { return nil }
+            guard let failure = openFile(&s) else { return nil }
+            return ("event log \(failure.description)", failure.isRefusal, failure.code == EWOULDBLOCK)
         }
+    }
+
+    public func close() {
+        state.withLock { s in closeFile(&s) }
+    }
+
+    private func closeFile(_ s: inout State) {
+        if s.fd >= 0 { _ = Glibc.close(s.fd); s.fd = -1 }   // closing releases the flock
+    }
+
+    /// Opens `path` safely for appending and takes the lock; nil on success.
+    private func openFile(_ s: inout State) -> FileSafetyError? {
+        let fd: Int32
+        do { fd = try SafeFile.openForAppend(path, mode: 0o640) } catch { return error }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            _ = Glibc.close(fd)
+            if code == EWOULDBLOCK {
+                return FileSafetyError(path: path, problem: "locked by another process (a second babymonitord on the same log?); refusing to write to it",
+                                       code: code, isRefusal: true)
+            }
+            return FileSafetyError(path: path, problem: "flock: \(errnoText(code))", code: code)
+        }
+        var st = stat()
+        _ = fstat(fd, &st)
+        s.fd = fd
+        s.device = UInt64(st.st_dev)
+        s.inode = UInt64(st.st_ino)
+        return nil
+    }
+
+    /// True when the open file is no longer the one at `path`: deleted (link count 0), or
+    /// moved/replaced without a SIGHUP. The caller reopens.
+    private func fileWasReplaced(_ s: State) -> Bool {
+        guard s.fd >= 0 else { return false }
+        var open = stat()
+        if fstat(s.fd, &open) == 0 && open.st_nlink == 0 { return true }
+        var named = stat()
+        guard lstat(path, &named) == 0 else { return true }   // gone (or the directory is)
+        return UInt64(named.st_dev) != s.device || UInt64(named.st_ino) != s.inode
     }
 
     private func notify(_ notices: [MonitorEvent]) {
@@ -114,6 +169,16 @@ public final class EventLog: @unchecked Sendable {
     /// Writes pending lines in order until one fails. On the first failure after health,
     /// queues a `degraded` event; when the queue empties after a failure, writes a recovery one.
     private func flush(_ s: inout State, notices: inout [MonitorEvent]) -> Bool {
+        if !s.pending.isEmpty && fileWasReplaced(s) {
+            closeFile(&s)
+            // First in the new file, so a reader sees why the history before it is gone.
+            let event = MonitorEvent.degraded(
+                component: "event_log",
+                reason: "event log \(path) was deleted or replaced while open (not by a rotation the daemon was told of); reopened at its path",
+                extra: [("reopened", .bool(true))])
+            s.pending.insert(event.line, at: 0)
+            notices.append(event)
+        }
         while let line = s.pending.first {
             if let problem = writeLine(line, &s) {
                 if s.degraded == nil {
@@ -145,11 +210,7 @@ public final class EventLog: @unchecked Sendable {
 
     /// One line, one write(2). Returns nil on success, else the problem.
     private func writeLine(_ line: String, _ s: inout State) -> String? {
-        if s.fd < 0 {
-            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-            if fd < 0 { return "cannot open: \(errnoText(errno))" }
-            s.fd = fd
-        }
+        if s.fd < 0, let failure = openFile(&s) { return failure.problem }
         var st = stat()
         let size = fstat(s.fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_size) : 0
         var utf8 = Array(line.utf8)
@@ -173,7 +234,7 @@ public final class EventLog: @unchecked Sendable {
 
     /// log.<keep-1> -> log.<keep>, ..., log -> log.1, then a fresh log.
     private func rotate(_ s: inout State) -> String? {
-        if s.fd >= 0 { _ = Glibc.close(s.fd); s.fd = -1 }
+        closeFile(&s)
         if keep == 0 {
             if unlink(path) != 0 && errno != ENOENT { return "rotation: unlink: \(errnoText(errno))" }
         } else {
@@ -188,9 +249,7 @@ public final class EventLog: @unchecked Sendable {
                 return "rotation: rename to \(path).1: \(errnoText(errno))"
             }
         }
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        if fd < 0 { return "cannot open after rotation: \(errnoText(errno))" }
-        s.fd = fd
+        if let failure = openFile(&s) { return "after rotation: \(failure.problem)" }
         return nil
     }
 }

@@ -36,7 +36,8 @@ public struct EventLogHistory: Equatable, Sendable {
 
     /// Whole lines in the last `bytes` of a file (the first, possibly cut, is skipped).
     static func tail(_ path: String, bytes: Int) -> [String] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO at the log's path must not hang start-up (it is refused later).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return [] }
         defer { _ = close(fd) }
         var st = stat()

@@ -17,7 +17,8 @@ struct Babymonitord: ParsableCommand {
             (see monitorctl). Signals: SIGTERM/SIGINT stop (final events, socket removed, exit 0); \
             SIGHUP reopens the event log (logrotate) and reloads the models (adapted ones first). \
             With --input wav: the daemon exits 0 after the file's last event is written (unless --keep-running). Exit status: 0 ok, 1 failure (socket in use...), 2 usage, \
-            65 bad input file, 74 I/O error, 78 configuration error.
+            65 bad input file, 74 I/O error (also at the end when events could not be written to the \
+            event log), 78 configuration error.
             """,
         version: babymonitorVersion)
 

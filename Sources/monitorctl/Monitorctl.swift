@@ -20,11 +20,24 @@ struct Monitorctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "monitorctl",
         abstract: "Talk to a running babymonitord over its control socket.",
-        discussion: "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 65 a label or model refused, 69 no daemon at the socket.",
+        discussion: "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 65 a label or model refused, 69 no daemon at the socket (or no answer within --timeout, or permission denied).",
         subcommands: [Status.self, Events.self, Report.self, Label.self, Reload.self])
 
     /// Usage errors exit 2 (interfaces.md), not ArgumentParser's 64.
-    static func main() { mainWithProjectExitCodes() }
+    static func main() {
+        // A daemon closing the connection (at its client limit) is an error to report, not
+        // a silent death by SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        mainWithProjectExitCodes()
+    }
+
+    @Option(help: ArgumentHelp("Seconds to wait for the daemon's answer (and for the subscription with --follow; events then wait forever).",
+                               valueName: "SECONDS"))
+    var timeout: Int = 10
+
+    func validate() throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be at least 1 second, got \(timeout)") }
+    }
 
     @Option(name: .long, help: ArgumentHelp("Control socket of the daemon (default: $BABYMONITOR_SOCKET or \(defaultSocketPath)).",
                                             valueName: "PATH"))
@@ -43,7 +56,7 @@ struct Monitorctl: ParsableCommand {
 
         func run() throws {
             let path = root.socketPath
-            try withClient(path) { client throws(ControlClientError) in
+            try withClient(path, timeout: root.timeout) { client throws(ControlClientError) in
                 let answer = try client.request(.status)
                 guard let statusJSON = answer["status"] else { throw .protocolError("status answer has no \"status\"") }
                 if json {
@@ -72,7 +85,7 @@ struct Monitorctl: ParsableCommand {
 
         func run() throws {
             let path = root.socketPath
-            try withClient(path) { client throws(ControlClientError) in
+            try withClient(path, timeout: root.timeout) { client throws(ControlClientError) in
                 if !follow {
                     let events = try client.recentEvents(limit: limit)
                     // Labels beside their episodes: a parent reads "episode 12 ... [not-cry]".
@@ -92,6 +105,7 @@ struct Monitorctl: ParsableCommand {
                     return
                 }
                 _ = try client.request(.subscribe)
+                client.setReceiveTimeout(seconds: 0)   // events may be hours apart
                 while let line = try client.readLine() {
                     let value: JSONValue
                     do { value = try JSONValue.parse(line) } catch { throw .protocolError("\(error)") }
@@ -137,7 +151,7 @@ extension Monitorctl {
                 throw SysExit.dataError
             }
             let path = root.socketPath
-            try withClient(path, refusedCode: SysExit.dataError) { client throws(ControlClientError) in
+            try withClient(path, timeout: root.timeout, refusedCode: SysExit.dataError) { client throws(ControlClientError) in
                 let answer = try client.request(.label(episode: reference, label: value))
                 guard let eventJSON = answer["label"] else { throw .protocolError("label answer has no \"label\"") }
                 if json { printLine(eventJSON.description); return }
@@ -156,7 +170,7 @@ extension Monitorctl {
 
         func run() throws {
             let path = root.socketPath
-            try withClient(path, refusedCode: SysExit.dataError) { client throws(ControlClientError) in
+            try withClient(path, timeout: root.timeout, refusedCode: SysExit.dataError) { client throws(ControlClientError) in
                 let answer = try client.request(.reload)
                 let adapted = Set(answer["adapted"]?.arrayValue?.compactMap(\.stringValue) ?? [])
                 for (role, value) in answer["models"]?.objectValue ?? [] {
@@ -168,10 +182,10 @@ extension Monitorctl {
 }
 
 /// Connects, runs `body`, and maps failures to the exit codes of interfaces.md.
-func withClient(_ path: String, refusedCode: ExitCode = SysExit.failure,
+func withClient(_ path: String, timeout: Int, refusedCode: ExitCode = SysExit.failure,
                 _ body: (ControlClient) throws(ControlClientError) -> Void) throws {
     do {
-        let client = try ControlClient(socketPath: path, receiveTimeoutSeconds: 0)
+        let client = try ControlClient(socketPath: path, receiveTimeoutSeconds: timeout)
         try body(client)
     } catch {
         printError("monitorctl: \(error)")

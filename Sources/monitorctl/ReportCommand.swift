@@ -54,7 +54,7 @@ extension Monitorctl {
                 logPath = log
             } else {
                 var status = DaemonStatus()
-                try withClient(root.socketPath) { client throws(ControlClientError) in status = try client.status() }
+                try withClient(root.socketPath, timeout: root.timeout) { client throws(ControlClientError) in status = try client.status() }
                 guard status.eventLog.hasPrefix("/") else {
                     printError("monitorctl report: the daemon's event log path \"\(status.eventLog)\" is not absolute; give --log PATH")
                     throw SysExit.failure

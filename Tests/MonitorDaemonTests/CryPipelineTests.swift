@@ -29,12 +29,11 @@ import CryModel
         return events
     }
 
-    @Test func withoutDetectorModelNoCryEventsAndSaysSo() throws {
-        let p = try CryPipeline(config: DaemonConfig())
-        #expect(p.degradedReason != nil)
-        let events = Self.run(p, Self.bursts([(1, 3)], total: 6))
-        #expect(events.isEmpty)
-        #expect(p.framesProcessed == 598)   // (48000 - 200) / 80 + 1
+    /// A monitor that cannot detect cries does not start (issue 16): no detector model and
+    /// no `energy_only = true` is a configuration error naming the key.
+    @Test func withoutDetectorModelRefusesToStart() throws {
+        let error = try #require(throws: ConfigError.self) { try CryPipeline(config: DaemonConfig()) }
+        #expect(error.key == "models.detector" && error.problem.contains("energy_only = true"))
     }
 
     @Test func energyOnlyEpisodesWithCauseModelNeeds() throws {

@@ -84,6 +84,8 @@ import ControlProtocol
         _ = FileManager.default.createFile(atPath: path, contents: Data("""
             [audio]
             sample_rate = 8000
+            [detector]
+            energy_only = true
             [control]
             recent_events = 50
             [episodes]
@@ -110,7 +112,7 @@ import ControlProtocol
         #expect(status.state == "listening")
         #expect(status.sampleRate == 8000 && status.framesProcessed > 0 && status.droppedSamples == 0)
         #expect(status.eventLog == log && status.subscribers == 1)
-        #expect(status.degraded?.contains("no detector model") == true)   // honest about it
+        #expect(status.degraded == nil && status.detectorModel == "energy-only")
         let recent = try client.recentEvents()
         #expect(recent.first?.type == "started")
 
@@ -211,6 +213,6 @@ import ControlProtocol
         first.process.waitUntilExit()
         #expect(first.process.terminationStatus == 0)
         let types = try Self.events(dir + "/e1").map { $0["type"]?.stringValue ?? "" }
-        #expect(types == ["started", "degraded", "device_lost", "stopping"])   // degraded: no detector model
+        #expect(types == ["started", "device_lost", "stopping"])
     }
 }

@@ -75,15 +75,16 @@ import ControlProtocol
         #expect(newest["seq"]?.intValue == 39)
     }
 
-    /// The log's path is a symlink to /dev/full (ENOSPC on every write; chmod would not
-    /// stop root). Events are kept, the log reports degraded; after the link is replaced
-    /// by a real file and the log reopened (SIGHUP), they are written in order, followed
-    /// by the degraded notice and the recovery notice.
+    /// Every write fails with ENOSPC (write(2) substituted: the log refuses a link to
+    /// /dev/full, and chmod would not stop root). Events are kept, the log reports
+    /// degraded; once writes work again and the log is reopened (SIGHUP), they are written
+    /// in order, followed by the degraded notice and the recovery notice.
     @Test func fullDiskDegradesThenRecoversInOrder() throws {
         let dir = makeTempDirectory(); defer { removeTree(dir) }
         let path = dir + "/events.jsonl"
-        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/full")
         let log = EventLog(path: path)
+        let realWrite = log.systemWrite
+        log.systemWrite = { _, _, _ in errno = ENOSPC; return -1 }
         let notices = Locked<[MonitorEvent]>([])
         log.onHealthChange { e in notices.withLock { $0.append(e) } }
 
@@ -94,7 +95,7 @@ import ControlProtocol
         #expect(log.pendingCount == 3)   // two events and the degraded notice between them
         #expect(notices.withLock { $0.count } == 1)
 
-        try FileManager.default.removeItem(atPath: path)
+        log.systemWrite = realWrite
         log.reopen()
         #expect(log.degradedReason == nil)
         #expect(log.pendingCount == 0)

@@ -109,8 +109,10 @@ import ControlProtocol
         #expect(options.maxClients >= 200 && options.maxClients <= 1024)
     }
 
-    /// One client over the limit gets `{"ok":false,"error":"too many clients (N)"}` and end
-    /// of stream; the clients within the limit are served before and after, and once one
+    /// One client over the limit takes the reserved slot (issue 16): one status is answered,
+    /// then the connection closes; a subscribe there gets `{"ok":false,"error":"too many
+    /// clients (N)..."}` and end of stream, and so does a slot holder a newer connection
+    /// displaces. The clients within the limit are served before and after, and once one
     /// leaves a newcomer is served again.
     @Test func clientOverTheLimitGetsACleanRefusal() throws {
         let dir = makeTempDirectory("bmlimit"); defer { removeTree(dir) }
@@ -123,10 +125,18 @@ import ControlProtocol
         for c in inside { #expect(try c.status().state == "listening") }
 
         let over = try ControlClient(socketPath: options.path, receiveTimeoutSeconds: 10)
+        try over.send(.subscribe)
         let refusal = try JSONValue.parse(try #require(try over.readLine()))
         #expect(refusal["ok"]?.boolValue == false)
-        #expect(refusal["error"]?.stringValue == "too many clients (3)", "\(refusal)")
+        #expect(refusal["error"]?.stringValue?.hasPrefix("too many clients (3)") == true, "\(refusal)")
         #expect(try over.readLine() == nil)   // closed after the refusal
+        let displaced = try ControlClient(socketPath: options.path, receiveTimeoutSeconds: 10)
+        #expect(waitUntil { server.stats.clients == 4 })
+        let newer = try ControlClient(socketPath: options.path, receiveTimeoutSeconds: 10)
+        let moved = try JSONValue.parse(try #require(try displaced.readLine()))
+        #expect(moved["error"]?.stringValue == "too many clients (3); the reserved slot went to a newer connection", "\(moved)")
+        #expect(try newer.status().state == "listening")
+        #expect(try newer.readLine() == nil)
         for c in inside { #expect(try c.status().state == "listening") }
 
         inside[0].close()

@@ -10,7 +10,9 @@ import ControlProtocol
         let ring = RingBuffer<Float>(minimumCapacity: 1024)
         let capture = try CaptureState()
         let publisher = EventPublisher(log: EventLog(path: dir + "/e.jsonl"))
-        let pipeline = try CryPipeline(config: DaemonConfig())
+        var config = DaemonConfig()
+        config.detector.energyOnly = true   // without a detector model the pipeline refuses to start
+        let pipeline = try CryPipeline(config: config)
         let loop = ProcessingLoop(ring: ring, capture: capture, dataReady: try Wakeup(), publisher: publisher, pipeline: pipeline)
         let block = [Float](repeating: 0.01, count: 1500)
         block.withUnsafeBufferPointer { _ = ring.push($0) }   // 476 dropped
