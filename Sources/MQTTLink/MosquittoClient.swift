@@ -235,3 +235,12 @@ public final class MosquittoClient: @unchecked Sendable {
         String(cString: mosquitto_connack_string(code))
     }
 }
+
+/// libmosquitto's log levels (MOSQ_LOG_*), for `MQTTCallbacks.log`.
+public enum MQTTLogLevel {
+    public static let info = Int32(MOSQ_LOG_INFO)
+    public static let notice = Int32(MOSQ_LOG_NOTICE)
+    public static let warning = Int32(MOSQ_LOG_WARNING)
+    public static let error = Int32(MOSQ_LOG_ERR)
+    public static let debug = Int32(MOSQ_LOG_DEBUG)
+}
