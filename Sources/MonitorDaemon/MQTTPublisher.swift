@@ -236,13 +236,28 @@ public final class MQTTPublisher: @unchecked Sendable {
         }
         client.setReconnectDelay(minimum: config.reconnectMinS, maximum: config.reconnectMaxS)
         client.setMaxInflight(window + 8)
-        let rc = client.connectAsync(host: config.host, port: config.effectivePort, keepaliveSeconds: config.keepaliveS)
-        if rc != 0 {
-            // Not fatal: the network thread retries the same host with the backoff.
+        // The first connection: libmosquitto's thread only retries connections that once
+        // started, so until one does (refused, no route, name not resolved) retry here,
+        // with the same backoff.
+        var delay = Double(config.reconnectMinS)
+        var lastWhy = ""
+        while true {
+            let rc = client.connectAsync(host: config.host, port: config.effectivePort, keepaliveSeconds: config.keepaliveS)
+            if rc == 0 { break }
             let why = MosquittoClient.describe(rc)
             shared.withLock { $0.reason = why }
-            logger.warning("mqtt: \(brokerDescription): \(why); retrying with backoff")
+            if why != lastWhy {
+                logger.warning("mqtt: \(brokerDescription): \(why); retrying with backoff (events wait in the queue)")
+                lastWhy = why
+            }
+            let until = monotonicSeconds() + delay
+            while monotonicSeconds() < until {
+                if shared.withLock({ $0.stopping }) { return }
+                wakeup.wait(timeoutMillis: 200)
+            }
+            delay = min(delay * 2, Double(config.reconnectMaxS))
         }
+        shared.withLock { $0.lastActivity = monotonicSeconds() }
         do { try client.startLoop() } catch {
             shared.withLock { $0.reason = "\(error)" }
             logger.error("mqtt: \(error)")
@@ -372,7 +387,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// any backoff while we are not connected, start it again.
     private func superviseNetworkThread(_ client: MosquittoClient, now: Double) {
         let stalled = shared.withLock { s -> Bool in
-            !s.connected && !s.stopping && now - s.lastActivity > Double(config.reconnectMaxS + config.keepaliveS) + 5
+            !s.connected && !s.stopping && now - s.lastActivity > Double(config.reconnectMaxS) + 10
         }
         guard stalled else { return }
         client.stopLoop(force: true)

@@ -64,6 +64,9 @@ final class TestBroker {
         let conf = dir + "/mosquitto-\(port).conf"
         var text = """
             per_listener_settings true
+            # Started as root (CI), mosquitto would switch to user mosquitto, which cannot
+            # read the test's private directory (its password, key and persistence files).
+            user root
             log_dest file \(dir)/mosquitto-\(port).log
             log_type error
             log_type warning

@@ -161,7 +161,7 @@ struct MQTTTests {
         try TestSubscriber(port: broker.port, topics: ["babymonitor/nursery/event"], clientID: "queue-sub", cleanSession: false).stop()
         broker.stop()
         let wav = dir + "/night.wav", log = dir + "/events.jsonl", sock = dir + "/c.sock"
-        try MQTTTest.writeCries(wav, cries: [(0.5, 1.5), (3, 1.5)], total: 120)
+        try MQTTTest.writeCries(wav, cries: [(0.5, 1.5), (5, 1.5)], total: 120)
         let run = try DaemonProcessTests.start(["--config", MQTTTest.config(dir, port: broker.port, mqtt: "queue_size = 3"),
                                                 "--input", "wav:" + wav, "--pace", "realtime",
                                                 "--event-log", log, "--socket", sock], in: dir)
