@@ -53,6 +53,7 @@ public final class MQTTPublisher: @unchecked Sendable {
         var need: [UInt8]?
         var needSent = true
         var stopping = false
+        var drainSeconds = 2.0
         var lastActivity = monotonicSeconds()
     }
     private let shared: Locked<Shared>
@@ -139,10 +140,11 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// Sends what is queued (for at most `drainSeconds` when connected), then `offline`
     /// on the availability topic and a clean DISCONNECT (so the broker does not send the
     /// will), and stops the network thread.
-    public func stop(drainSeconds: Double = 3) {
-        shared.withLock { $0.stopping = true }
+    /// Bounded (about 3 s at most) to stay within the unit's TimeoutStopSec.
+    public func stop(drainSeconds: Double = 2) {
+        shared.withLock { $0.stopping = true; $0.drainSeconds = drainSeconds }
         wakeup.signal()
-        _ = finished.wait(timeout: .now() + drainSeconds + 3)
+        _ = finished.wait(timeout: .now() + drainSeconds + 1.5)
     }
 
     // MARK: libmosquitto's thread
@@ -151,7 +153,8 @@ public final class MQTTPublisher: @unchecked Sendable {
         var c = MQTTCallbacks()
         c.connected = { [weak self] code in
             guard let self else { return }
-            self.shared.withLock { s in
+            let refusal = "broker refused the connection: \(MosquittoClient.describeRefusal(code))"
+            let isNews = self.shared.withLock { s -> Bool in
                 s.lastActivity = monotonicSeconds()
                 if code == 0 {
                     s.connected = true
@@ -159,14 +162,16 @@ public final class MQTTPublisher: @unchecked Sendable {
                     s.reason = nil
                     s.generation += 1
                     s.connectedAt = monotonicSeconds()
-                } else {
-                    s.reason = "broker refused the connection: \(MosquittoClient.describeRefusal(code))"
+                    return true
                 }
+                defer { s.reason = refusal }
+                return s.reason != refusal
             }
             if code == 0 {
                 self.logger.notice("mqtt: connected to \(self.brokerDescription) as \(self.config.effectiveClientID)")
-            } else {
-                self.logger.warning("mqtt: \(self.brokerDescription): broker refused the connection: \(MosquittoClient.describeRefusal(code)); retrying")
+            } else if isNews {
+                // Once per reason, not at every retry (the status shows it meanwhile).
+                self.logger.warning("mqtt: \(self.brokerDescription): \(refusal); retrying with backoff")
             }
             self.wakeup.signal()
         }
@@ -283,7 +288,7 @@ public final class MQTTPublisher: @unchecked Sendable {
             let (rc, mid) = client.publish(topic: topics.availability, payload: Array("offline".utf8), qos: max(1, config.qos), retain: true)
             if rc == 0 {
                 shared.withLock { $0.inflight[mid] = false }
-                let deadline = monotonicSeconds() + 2
+                let deadline = monotonicSeconds() + 1
                 while monotonicSeconds() < deadline && shared.withLock({ $0.inflight[mid] != nil && $0.connected }) {
                     wakeup.wait(timeoutMillis: 50)
                 }
@@ -305,9 +310,12 @@ public final class MQTTPublisher: @unchecked Sendable {
     private func nextBatch(now: Double, drainDeadline: inout Double?) -> ([Outgoing], Bool) {
         shared.withLock { s -> ([Outgoing], Bool) in
             if s.stopping {
-                if drainDeadline == nil { drainDeadline = now + 3 }
+                if drainDeadline == nil { drainDeadline = now + s.drainSeconds }
                 let drained = s.count == 0 && s.inflight.isEmpty
-                if !s.connected || drained || now >= drainDeadline! { return ([], true) }
+                // Not connected: stop at once when retrying (a known failure), but give a
+                // first connection still under way until the deadline.
+                let hopeless = !s.connected && (s.everConnected || s.reason != nil)
+                if hopeless || drained || now >= drainDeadline! { return ([], true) }
             }
             guard s.connected else { return ([], false) }
             var batch: [Outgoing] = []
