@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CMosquitto
+import Foundation
 
 /// What is needed to reach a broker: address, credentials, TLS. Shared by the daemon's
 /// publisher and `monitorctl rooms`.
@@ -93,6 +94,7 @@ public final class MosquittoClient: @unchecked Sendable {
     private let handle: OpaquePointer
     private let callbacks: MQTTCallbacks
     private var loopRunning = false
+    private var leaked = false
 
     private static let libraryReady: Bool = {
         mosquitto_lib_init()
@@ -131,6 +133,7 @@ public final class MosquittoClient: @unchecked Sendable {
     }
 
     deinit {
+        if leaked { return }
         if loopRunning { mosquitto_loop_stop(handle, true) }
         mosquitto_destroy(handle)
     }
@@ -199,6 +202,32 @@ public final class MosquittoClient: @unchecked Sendable {
         loopRunning = false
     }
 
+    /// Ends the connection (or the retrying) and the network thread without cancelling it
+    /// (a cancelled thread can die holding a lock): DISCONNECT, which also ends the
+    /// reconnect wait, then join. Returns false when the thread did not end within
+    /// `timeoutSeconds` (stuck resolving a name, say); it is then left to the process's exit.
+    @discardableResult
+    public func stopLoopGracefully(timeoutSeconds: Double) -> Bool {
+        guard loopRunning else { return true }
+        mosquitto_disconnect(handle)
+        let done = DispatchSemaphore(value: 0)
+        let box = UnsafeHandle(handle)
+        let joiner = Thread {
+            mosquitto_loop_stop(box.handle, false)
+            done.signal()
+        }
+        joiner.start()
+        let ok = done.wait(timeout: .now() + timeoutSeconds) == .success
+        if ok {
+            loopRunning = false
+        } else {
+            // The thread may still use the handle and call back into this object: keep both.
+            leaked = true
+            _ = Unmanaged.passRetained(self)
+        }
+        return ok
+    }
+
     /// Queues one message for the network thread; returns (rc, message id).
     public func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool) -> (Int32, Int32) {
         var mid: Int32 = 0
@@ -243,4 +272,11 @@ public enum MQTTLogLevel {
     public static let warning = Int32(MOSQ_LOG_WARNING)
     public static let error = Int32(MOSQ_LOG_ERR)
     public static let debug = Int32(MOSQ_LOG_DEBUG)
+}
+
+/// The raw handle, handed to the joining thread.
+private struct UnsafeHandle: @unchecked Sendable {
+    // @unchecked: libmosquitto's loop_stop is thread-safe with respect to the handle.
+    let handle: OpaquePointer
+    init(_ handle: OpaquePointer) { self.handle = handle }
 }

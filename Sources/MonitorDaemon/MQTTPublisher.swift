@@ -293,11 +293,8 @@ public final class MQTTPublisher: @unchecked Sendable {
                     wakeup.wait(timeoutMillis: 50)
                 }
             }
-            client.disconnect()
-            client.stopLoop(force: false)
-        } else {
-            client.stopLoop(force: true)
         }
+        client.stopLoopGracefully(timeoutSeconds: 1)
         let left = shared.withLock { $0.count }
         if left > 0 { logger.warning("mqtt: stopping with \(left) events not delivered to \(brokerDescription)") }
     }

@@ -228,7 +228,7 @@ struct MQTTTests {
         }
         // The password never reaches the log or stderr.
         for (i, c) in cases.enumerated() {
-            #expect(Integration.terminate(runs[i]) == 0)
+            #expect(Integration.terminate(runs[i]) == 0, "\(c.name): \(runs[i].errorText)")
             let everything = (readFile(dir + "/\(c.name).jsonl") ?? "") + runs[i].errorText
             #expect(!everything.contains("secret"), "\(c.name)")
         }
