@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // Run-time-dispatched SIMD kernels (AVX2+FMA when the CPU has them; no build flags).
         .target(name: "CCryKernels"),
 
@@ -46,8 +47,10 @@ let package = Package(
         // The morning report: reads the event log (rotated, .gz) into a night, renders it.
         .target(name: "NightReport", dependencies: ["ControlProtocol", "CZlib"]),
         .target(name: "CryAdaptation", dependencies: ["CryModel", "CryTraining", "Features", "AudioIO", "ControlProtocol"]),
+        // MQTT: libmosquitto for the daemon's publisher and `monitorctl rooms`.
+        .target(name: "MQTTLink", dependencies: ["CMosquitto"]),
         .target(name: "MonitorDaemon", dependencies: [
-            "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol", "FileSafety",
+            "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol", "FileSafety", "MQTTLink",
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -72,6 +75,7 @@ let package = Package(
             "CommandLineSupport",
             "ControlProtocol",
             "NightReport",
+            "MQTTLink",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -81,7 +85,7 @@ let package = Package(
         .testTarget(name: "CryTrainingTests", dependencies: ["CryTraining", "CryModel"]),
         .testTarget(name: "CryDetectorTests", dependencies: ["CryDetector", "CryModel", "Features"]),
         .testTarget(name: "CryAdaptationTests", dependencies: ["CryAdaptation", "CryModel", "Features", "AudioIO", "ControlProtocol"]),
-        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel", "NightReport", "FileSafety"]),
+        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel", "NightReport", "FileSafety", "MQTTLink"]),
         .testTarget(name: "NightReportTests", dependencies: ["NightReport", "ControlProtocol"]),
     ],
     swiftLanguageModes: [.v6]

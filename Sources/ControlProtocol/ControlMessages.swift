@@ -182,12 +182,14 @@ public struct DaemonStatus: Sendable, Equatable {
     public var episodesKept: Int = 0
     public var episodesBytes: Int = 0
     public var episodesWriting: Int = 0
+    /// The MQTT connection; nil (and no `"mqtt"` member) when MQTT is off.
+    public var mqtt: MQTTLinkStatus?
 
     public init() {}
 
     public var json: JSONValue {
         func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
-        return .object([
+        var members: [(String, JSONValue)] = [
             ("version", .string(version)),
             ("pid", .number(Double(pid))),
             ("uptime_s", .fixed(uptimeSeconds, decimals: 1)),
@@ -216,7 +218,9 @@ public struct DaemonStatus: Sendable, Equatable {
                 ("bytes", .number(Double(episodesBytes))),
                 ("writing", .number(Double(episodesWriting))),
             ])),
-        ])
+        ]
+        if let mqtt { members.append(("mqtt", mqtt.json)) }
+        return .object(members)
     }
 
     /// Reads a status object; missing fields keep their defaults (older or newer daemons).
@@ -249,5 +253,6 @@ public struct DaemonStatus: Sendable, Equatable {
         episodesKept = json["episodes"]?["kept"]?.intValue ?? 0
         episodesBytes = json["episodes"]?["bytes"]?.intValue ?? 0
         episodesWriting = json["episodes"]?["writing"]?.intValue ?? 0
+        if let m = json["mqtt"], !m.isNull { mqtt = try MQTTLinkStatus(json: m) }
     }
 }

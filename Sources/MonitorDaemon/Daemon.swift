@@ -63,6 +63,8 @@ public final class Daemon: @unchecked Sendable {
     /// One reload at a time (socket and SIGHUP).
     private let reloadLock = Locked(0)
     private var server: ControlServer?
+    /// Events and state to an MQTT broker; nil when `[mqtt] enabled` is false.
+    private let mqtt: MQTTPublisher?
     private let notifier: SystemdNotifier
     private let startTime = monotonicSeconds()
     private let stopping = ManagedAtomic<Bool>(false)
@@ -103,6 +105,11 @@ public final class Daemon: @unchecked Sendable {
         pipeline.continueEpisodeNumbering(after: lastEpisode)
         recorder.noteEpisodeNumbering(after: lastEpisode)
         publisher.seedEpisodesToday(history.episodesToday)
+        if options.config.mqtt.enabled {
+            mqtt = try MQTTPublisher(config: options.config.mqtt, version: babymonitorVersion)
+        } else {
+            mqtt = nil
+        }
         processing = ProcessingLoop(ring: ring, capture: capture, dataReady: dataReady, publisher: publisher,
                                     pipeline: pipeline, recorder: recorder)
     }
@@ -153,6 +160,7 @@ public final class Daemon: @unchecked Sendable {
         }
         self.server = server
         publisher.attach(server: server)
+        startMQTT()
         publisher.publish(.started(version: babymonitorVersion, input: options.input.description,
                                    models: pipeline.modelNames))
         for r in startRefusals {
@@ -202,6 +210,7 @@ public final class Daemon: @unchecked Sendable {
                 lastSamples = samples
                 lastHeartbeat = beat
             }
+            mqtt?.refreshState()
             let line = statusLine()
             if line != lastStatusLine {
                 notifier.notify("STATUS=\(line)")
@@ -238,8 +247,17 @@ public final class Daemon: @unchecked Sendable {
             if code == 0 { code = 74 }
         }
         publisher.log.close()
+        mqtt?.stop()
         server?.stop()
         return code
+    }
+
+    /// Starts the MQTT publisher (its own threads) and sends it every event from now on.
+    private func startMQTT() {
+        guard let mqtt else { return }
+        mqtt.setSnapshot { [weak self] in (self?.state() ?? "stopping", self?.publisher.episodesToday ?? 0) }
+        publisher.attach(sink: { event in mqtt.enqueue(event) })
+        mqtt.start()
     }
 
     private func startProcessingThread() {
@@ -332,6 +350,7 @@ public final class Daemon: @unchecked Sendable {
             s.episodesBytes = kept.bytes
             s.episodesWriting = kept.writing
         }
+        s.mqtt = mqtt?.status
         return s
     }
 

@@ -123,6 +123,7 @@ public struct DaemonConfig: Sendable, Equatable {
     public var log = Log()
     public var control = Control()
     public var episodes = Episodes()
+    public var mqtt = MQTT()
     /// The file this was read from (nil: built-in defaults).
     public var sourcePath: String?
 
@@ -160,7 +161,7 @@ public struct DaemonConfig: Sendable, Equatable {
         let base = (path as NSString).deletingLastPathComponent
         let r = Reader(file: path, baseDirectory: base.isEmpty ? "." : base)
 
-        try r.sections(root, known: ["audio", "models", "detector", "classifier", "log", "control", "episodes"])
+        try r.sections(root, known: ["audio", "models", "detector", "classifier", "log", "control", "episodes", "mqtt"])
         if let t = try r.table(root, "audio") {
             try r.keys(t, "audio", known: ["pcm", "sample_rate", "period_ms", "ring_seconds"])
             c.audio.pcm = try r.string(t, "audio", "pcm", nonEmpty: true) ?? c.audio.pcm
@@ -214,6 +215,7 @@ public struct DaemonConfig: Sendable, Equatable {
             c.episodes.keepMB = try r.number(t, "episodes", "keep_mb", in: 0...1_000_000) ?? c.episodes.keepMB
             c.episodes.preRollS = try r.number(t, "episodes", "pre_roll_s", in: 0...10) ?? c.episodes.preRollS
         }
+        if let t = try r.table(root, "mqtt") { c.mqtt = try r.mqtt(t) }
         if c.control.socket.utf8.count > 107 {
             throw ConfigError(file: path, key: "control.socket", problem: "path longer than 107 bytes (a Unix socket path limit)")
         }
@@ -221,7 +223,7 @@ public struct DaemonConfig: Sendable, Equatable {
     }
 
     /// Strict typed access with errors naming `section.key`.
-    private struct Reader {
+    struct Reader {
         let file: String
         let baseDirectory: String
 

@@ -12,6 +12,8 @@ public final class EventPublisher: @unchecked Sendable {
     // @unchecked: mutable state is behind `state`; `log` and `server` are thread-safe.
     public let log: EventLog
     private let server = Locked<ControlServer?>(nil)
+    /// Further destinations (the MQTT publisher's queue), after the log and the socket.
+    private let sinks = Locked<[@Sendable (MonitorEvent) -> Void]>([])
     private let recentLimit: Int
     /// Every event also goes to stderr (the journal under systemd), so that a person running
     /// the daemon in a terminal sees a missing microphone or a cry without a second tool.
@@ -35,7 +37,13 @@ public final class EventPublisher: @unchecked Sendable {
             self?.report(event)
             self?.remember(event)
             self?.server.withLock { $0 }?.publish(event)
+            self?.sinks.withLock { $0 }.forEach { $0(event) }
         }
+    }
+
+    /// Adds a destination that hears every event (it must only queue, never block).
+    public func attach(sink: @escaping @Sendable (MonitorEvent) -> Void) {
+        sinks.withLock { $0.append(sink) }
     }
 
     public func attach(server: ControlServer?) {
@@ -47,6 +55,7 @@ public final class EventPublisher: @unchecked Sendable {
         remember(event)
         log.append(event)
         server.withLock { $0 }?.publish(event)
+        sinks.withLock { $0 }.forEach { $0(event) }
     }
 
     private func report(_ event: MonitorEvent) {

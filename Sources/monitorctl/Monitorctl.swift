@@ -21,7 +21,7 @@ struct Monitorctl: ParsableCommand {
         commandName: "monitorctl",
         abstract: "Talk to a running babymonitord over its control socket.",
         discussion: "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 65 a label or model refused, 69 no daemon at the socket (or no answer within --timeout, or permission denied).",
-        subcommands: [Status.self, Events.self, Report.self, Label.self, Reload.self])
+        subcommands: [Status.self, Events.self, Report.self, Label.self, Reload.self, Rooms.self])
 
     /// Usage errors exit 2 (interfaces.md), not ArgumentParser's 64.
     static func main() {

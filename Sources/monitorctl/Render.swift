@@ -37,6 +37,7 @@ func render(_ s: DaemonStatus) -> String {
     if s.lostEvents > 0 { log += " (\(s.lostEvents) events lost)" }
     row("event log", log)
     row("subscribers", "\(s.subscribers)")
+    if let m = s.mqtt { row("mqtt", renderMQTT(m)) }
     return lines.joined(separator: "\n")
 }
 
@@ -104,4 +105,20 @@ func basename(_ path: String) -> String {
 
 func pad(_ s: String, _ width: Int) -> String {
     s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+}
+
+/// `connected to 10.0.0.2:1883 (room nursery), 0 queued, 42 sent` or
+/// `retrying 10.0.0.2:1883: Connection refused; 12 events queued (of 1000), 0 dropped`
+func renderMQTT(_ m: MQTTLinkStatus) -> String {
+    let broker = m.broker + (m.tls ? " (TLS)" : "")
+    if m.state == "connected" {
+        var s = "connected to \(broker), room \(m.room), \(m.sent) events sent"
+        if m.queued > 0 { s += ", \(m.queued) queued" }
+        if m.dropped > 0 { s += ", \(m.dropped) dropped (queue full)" }
+        return s
+    }
+    var s = "\(m.state) \(broker)"
+    if let r = m.reason { s += ": \(r)" }
+    s += "; \(m.queued) events queued (of \(m.queueCapacity)), \(m.dropped) dropped"
+    return s
 }
