@@ -10,7 +10,7 @@ import Foundation
     @Test func shippedConfigParsesWithModelsRelativeToIt() throws {
         let path = Self.packageRoot + "/config/babymonitor.toml"
         let c = try DaemonConfig.load(path: path)
-        #expect(c.audio.pcm == "default" && c.audio.sampleRate == 8000 && c.audio.periodMs == 20)
+        #expect(c.audio.pcm == "default" && c.audio.sampleRate == 8000 && c.audio.periodMs == 100)
         #expect(c.models.cause == Self.packageRoot + "/config/models/cause.safetensors")
         #expect(c.models.detector == Self.packageRoot + "/config/models/detector.safetensors")
         #expect(c.classifier.firstDecisionS == 3 && c.classifier.restartEveryS == 5)
