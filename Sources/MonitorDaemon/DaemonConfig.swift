@@ -56,7 +56,7 @@ public struct DaemonConfig: Sendable, Equatable {
         /// Capture and analysis rate (the models' front end rate).
         public var sampleRate = 8000
         /// ALSA period: how much audio one capture read brings. Capture and processing wake
-        /// once a period, which is most of the silent cost: 100 ms costs a quarter of 20 ms's
+        /// once a period, which is most of the silent cost: 100 ms costs about a third of 20 ms's
         /// CPU and delays an alert by at most 80 ms more (docs/daemon-figures.md).
         public var periodMs = 100
         /// Ring buffer between capture and processing, in seconds of audio.
