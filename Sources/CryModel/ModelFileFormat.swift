@@ -148,7 +148,7 @@ extension CryModelFile {
             throw refuse("header length \(headerLength) exceeds the limit of \(maxHeaderLength) bytes")
         }
         let header = try read(8, Int(headerLength))
-        guard (try? JSONSerialization.jsonObject(with: Data(header))) != nil else {
+        guard (try? JSONDecoder().decode(HeaderJSON.self, from: Data(header))) != nil else {
             throw refuse("header is not valid JSON")
         }
         return try parse(try read(0, size), path: path)
