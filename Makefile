@@ -1,4 +1,5 @@
-# make [PREFIX=/usr/local] [DESTDIR=] install | uninstall | build | test
+# make [PREFIX=/usr/local] [DESTDIR=] install | uninstall | build | test | deb
+#   deb: .build/deb/babymonitor_<version>_<arch>.deb (packaging/deb/build-deb)
 PREFIX ?= /usr/local
 DESTDIR ?=
 SYSCONFDIR ?= /etc
@@ -9,13 +10,16 @@ BINDIR = $(PREFIX)/bin
 DATADIR = $(PREFIX)/share/babymonitor
 PROGRAMS = babymonitord monitorctl crymodel
 
-.PHONY: build test install uninstall
+.PHONY: build test install uninstall deb
 
 build:
 	swift build -c release
 
 test:
 	scripts/test
+
+deb:
+	packaging/deb/build-deb
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/models $(DESTDIR)$(SYSCONFDIR)/babymonitor \

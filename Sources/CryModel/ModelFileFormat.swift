@@ -5,7 +5,19 @@
 //                    that the data section starts 8-byte aligned
 //   bytes 8+N...     the tensors, little-endian F32, back to back in layout order, then
 //                    norm.mean and norm.std; offsets are relative to the data section
+// FoundationEssentials where the toolchain has it: no ICU in babymonitord (issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Features
 import FileSafety
 
@@ -55,7 +67,7 @@ extension CryModelFile {
         encoder.outputFormatting = [.sortedKeys]
         metadata["front_end"] = String(decoding: try encoder.encode(c.frontEnd), as: UTF8.self)
 
-        var header: [String: Any] = ["__metadata__": metadata]
+        var header: [String: HeaderJSON] = ["__metadata__": .object(metadata.mapValues { .string($0) })]
         var tensors: [(String, [Int], ArraySlice<Float>)] = network.layout.tensors.map {
             ($0.name, $0.shape, network.parameters[$0.offset..<($0.offset + $0.count)])
         }
@@ -63,10 +75,11 @@ extension CryModelFile {
         tensors.append(("norm.std", [c.inputSize], featureStd[...]))
         var offset = 0
         for (name, shape, values) in tensors {
-            header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [offset, offset + 4 * values.count]] as [String: Any]
+            header[name] = .object(["dtype": .string("F32"), "shape": .array(shape.map { .int($0) }),
+                                    "data_offsets": .array([.int(offset), .int(offset + 4 * values.count)])])
             offset += 4 * values.count
         }
-        var json = Array(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
+        var json = Array(try encoder.encode(header))
         while json.count % 8 != 0 { json.append(0x20) }
 
         var bytes: [UInt8] = []
@@ -90,7 +103,7 @@ extension CryModelFile {
             try Data(bytes).write(to: URL(fileURLWithPath: temporary))
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw ModelFileError(path: path, problem: "cannot write \(temporary): \(error.localizedDescription)")
+            throw ModelFileError(path: path, problem: "cannot write \(temporary): \(error)")
         }
         if rename(temporary, path) != 0 {
             let reason = String(cString: strerror(errno))
@@ -135,7 +148,7 @@ extension CryModelFile {
             throw refuse("header length \(headerLength) exceeds the limit of \(maxHeaderLength) bytes")
         }
         let header = try read(8, Int(headerLength))
-        guard (try? JSONSerialization.jsonObject(with: Data(header))) != nil else {
+        guard (try? JSONDecoder().decode(HeaderJSON.self, from: Data(header))) != nil else {
             throw refuse("header is not valid JSON")
         }
         return try parse(try read(0, size), path: path)
@@ -162,19 +175,19 @@ extension CryModelFile {
         }
         let dataStart = 8 + Int(headerLength)
         let dataSize = bytes.count - dataStart
-        let object: Any
+        let object: HeaderJSON
         do {
-            object = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
+            object = try JSONDecoder().decode(HeaderJSON.self, from: Data(bytes[8..<dataStart]))
         } catch {
             throw refuse("header is not valid JSON")
         }
-        guard let header = object as? [String: Any] else { throw refuse("header is not a JSON object") }
-        guard let rawMetadata = header["__metadata__"] as? [String: Any] else {
+        guard case .object(let header) = object else { throw refuse("header is not a JSON object") }
+        guard case .object(let rawMetadata)? = header["__metadata__"] else {
             throw refuse("header has no __metadata__ object")
         }
         var metadata: [String: String] = [:]
         for (key, value) in rawMetadata {
-            guard let s = value as? String else { throw refuse("metadata \(key) is not a string") }
+            guard case .string(let s) = value else { throw refuse("metadata \(key) is not a string") }
             metadata[key] = s
         }
 
@@ -233,18 +246,16 @@ extension CryModelFile {
         var ranges: [(name: String, begin: Int, end: Int)] = []
         for (name, shape) in expected {
             guard let entry = header[name] else { throw refuse("missing tensor \(name)") }
-            guard let info = entry as? [String: Any] else { throw refuse("tensor \(name) entry is not a JSON object") }
-            guard let dtype = info["dtype"] as? String else { throw refuse("tensor \(name) has no dtype") }
+            guard case .object(let info) = entry else { throw refuse("tensor \(name) entry is not a JSON object") }
+            guard case .string(let dtype)? = info["dtype"] else { throw refuse("tensor \(name) has no dtype") }
             guard dtype == "F32" else { throw refuse("tensor \(name) has dtype \(dtype), expected F32") }
-            guard let fileShape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  fileShape.count == (info["shape"] as? [Any])?.count else {
+            guard let fileShape = info["shape"]?.integers else {
                 throw refuse("tensor \(name) has no valid shape")
             }
             guard fileShape == shape else {
                 throw refuse("tensor \(name) has shape \(fileShape), expected \(shape)")
             }
-            guard let offsets = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  offsets.count == 2 else {
+            guard let offsets = info["data_offsets"]?.integers, offsets.count == 2 else {
                 throw refuse("tensor \(name) has no valid data_offsets")
             }
             let (begin, end) = (offsets[0], offsets[1])
@@ -301,5 +312,46 @@ extension CryModelFile {
         }
         let extras = metadata.filter { !reservedMetadataKeys.contains($0.key) }
         return CryModelFile(network: network, featureMean: mean, featureStd: std, extras: extras)
+    }
+}
+
+/// Any JSON value: the model header read with JSONDecoder (FoundationEssentials has no
+/// JSONSerialization) so that each malformed field still gets its own message.
+enum HeaderJSON: Codable, Equatable {
+    case object([String: HeaderJSON]), array([HeaderJSON]), string(String), int(Int), number(Double), bool(Bool), null
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([HeaderJSON].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: HeaderJSON].self)) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .object(let o): try c.encode(o)
+        case .array(let a): try c.encode(a)
+        case .string(let s): try c.encode(s)
+        case .int(let i): try c.encode(i)
+        case .number(let d): try c.encode(d)
+        case .bool(let b): try c.encode(b)
+        case .null: try c.encodeNil()
+        }
+    }
+
+    /// An array of integers (a shape, data offsets); nil for anything else.
+    var integers: [Int]? {
+        guard case .array(let a) = self else { return nil }
+        var out: [Int] = []
+        for v in a {
+            guard case .int(let i) = v else { return nil }
+            out.append(i)
+        }
+        return out
     }
 }

@@ -1,7 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+// FoundationEssentials where the toolchain has it: no ICU in babymonitord (issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch   // DispatchSemaphore
 import ControlProtocol
 
 /// What the control server asks the daemon for. Called on the server's thread; must not block
@@ -101,7 +107,7 @@ public final class ControlServer: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var listener: Int32 = -1
     private var clients: [Client] = []
-    private var thread: Thread?
+    private var started = false
     /// Drop log rate limit (server thread only).
     private var lastDropLog = -1e9
     private var unloggedDrops = 0
@@ -180,22 +186,20 @@ public final class ControlServer: @unchecked Sendable {
             throw .socketPath(path, "listen: \(errnoText(code))")
         }
         listener = fd
-        let t = Thread { [self] in
+        started = true
+        DaemonThread.start(name: "control-server") { [self] in
             self.run()
             self.finished.signal()
         }
-        t.name = "control-server"
-        thread = t
-        t.start()
     }
 
     /// Stops the thread, closes every connection and removes the socket file.
     public func stop() {
-        guard thread != nil else { return }
+        guard started else { return }
         stopFlag.withLock { $0 = true }
         wakeup.signal()
         finished.wait()
-        thread = nil
+        started = false
     }
 
     /// Hands an event to every subscriber. Never blocks on clients (processing thread).

@@ -1,7 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+// FoundationEssentials where the toolchain has it: no ICU in babymonitord (issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch   // DispatchSemaphore
 import Atomics
 import ControlProtocol
 import Logging
@@ -261,15 +267,13 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func startProcessingThread() {
-        let t = Thread { [self] in
+        DaemonThread.start(name: "processing") { [self] in
             processing.run()
             processingFinished.store(true, ordering: .releasing)
             processingDone.signal()
             // A file replay that reached its end ends the daemon.
             if !stopping.load(ordering: .acquiring) { SignalPipe.post(SignalPipe.processingFinished) }
         }
-        t.name = "processing"
-        t.start()
     }
 
     private func startCaptureThread(replay: ReplaySource?, signals: SignalPipe) {
@@ -281,7 +285,7 @@ public final class Daemon: @unchecked Sendable {
         let periodMs = options.config.audio.periodMs
         let backends = self.backends
         let replayBox = UncheckedBox(replay)
-        let t = Thread { [self] in
+        DaemonThread.start(name: "capture") { [self] in
             defer { captureDone.signal() }
             switch input {
             case .wav:
@@ -303,8 +307,6 @@ public final class Daemon: @unchecked Sendable {
                 })
             }
         }
-        t.name = "capture"
-        t.start()
     }
 
     private func state() -> String {

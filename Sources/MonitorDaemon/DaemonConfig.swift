@@ -1,4 +1,16 @@
+// FoundationEssentials where the toolchain has it: no ICU in babymonitord (issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import FileSafety
 
 /// A configuration problem, naming the file, the key and what is wrong (exit 78).
@@ -34,13 +46,26 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 /// default below; an unknown section or key is an error, so a typo is never ignored.
 /// Relative paths are taken relative to the configuration file's directory.
 public struct DaemonConfig: Sendable, Equatable {
+    /// The directory part of a path ("" for a bare file name, "/" for a file in the root),
+    /// as NSString's deletingLastPathComponent, which FoundationEssentials does not have.
+    static func directory(of path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1, p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "" }
+        var d = p[..<slash]
+        while d.hasSuffix("/") { d = d.dropLast() }
+        return d.isEmpty ? "/" : String(d)
+    }
+
     public struct Audio: Sendable, Equatable {
         /// ALSA PCM name captured when no --input is given.
         public var pcm = "default"
         /// Capture and analysis rate (the models' front end rate).
         public var sampleRate = 8000
-        /// ALSA period: how much audio one capture read brings.
-        public var periodMs = 20
+        /// ALSA period: how much audio one capture read brings. Capture and processing wake
+        /// once a period, which is most of the silent cost: 100 ms costs about a third of 20 ms's
+        /// CPU and delays an alert by at most 80 ms more (docs/daemon-figures.md).
+        public var periodMs = 100
         /// Ring buffer between capture and processing, in seconds of audio.
         public var ringSeconds = 10.0
     }
@@ -158,7 +183,7 @@ public struct DaemonConfig: Sendable, Equatable {
         }
         var c = DaemonConfig()
         c.sourcePath = path
-        let base = (path as NSString).deletingLastPathComponent
+        let base = Self.directory(of: path)
         let r = Reader(file: path, baseDirectory: base.isEmpty ? "." : base)
 
         try r.sections(root, known: ["audio", "models", "detector", "classifier", "log", "control", "episodes", "mqtt"])
@@ -264,7 +289,7 @@ public struct DaemonConfig: Sendable, Equatable {
         func path(_ t: TOMLSubsetDocument.Section, _ section: String, _ key: String) throws(ConfigError) -> String? {
             guard let s = try string(t, section, key, nonEmpty: true) else { return nil }
             if s.hasPrefix("/") { return s }
-            return (baseDirectory as NSString).appendingPathComponent(s)
+            return baseDirectory.hasSuffix("/") ? baseDirectory + s : baseDirectory + "/" + s
         }
 
         func bool(_ t: TOMLSubsetDocument.Section, _ section: String, _ key: String) throws(ConfigError) -> Bool? {

@@ -1,7 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+// FoundationEssentials where the toolchain has it: no ICU in babymonitord (issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch   // DispatchSemaphore
 import ControlProtocol
 
 /// Keeps each cry episode's audio on the device, for the parents to label and the models
@@ -78,7 +84,7 @@ public final class EpisodeRecorder: @unchecked Sendable {
     private let wakeup: Wakeup
     private let publish: @Sendable (MonitorEvent) -> Void
     private let preRollSamples: Int
-    private var thread: Thread?
+    private var started = false
     private let done = DispatchSemaphore(value: 0)
 
     /// Directory, kept files and health; guarded for the writer and the label path.
@@ -173,23 +179,21 @@ public final class EpisodeRecorder: @unchecked Sendable {
         files.withLock { f in
             if f.dirFD < 0, let problem = openDirectory(&f) { setDegraded(&f, problem) }
         }
-        let t = Thread { [self] in
+        started = true
+        DaemonThread.start(name: "episode-writer") { [self] in
             writerLoop()
             done.signal()
         }
-        t.name = "episode-writer"
-        thread = t
-        t.start()
     }
 
     /// Finishes what is queued (the stream has ended: the samples are all in the ring), then
     /// stops the writer.
     public func stop() {
-        guard thread != nil else { return }
+        guard started else { return }
         shared.withLock { $0.commands.append(.stop) }
         wakeup.signal()
         done.wait()
-        thread = nil
+        started = false
     }
 
     /// The highest episode number with files in the directory (numbering goes on after it,

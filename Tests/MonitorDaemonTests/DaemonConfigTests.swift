@@ -7,10 +7,28 @@ import Foundation
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
+    /// The configuration's directory, which relative paths are taken against (what
+    /// NSString.deletingLastPathComponent gave before the daemon dropped Foundation).
+    @Test func directoryOfAConfigPath() {
+        #expect(DaemonConfig.directory(of: "/etc/babymonitor/babymonitor.toml") == "/etc/babymonitor")
+        #expect(DaemonConfig.directory(of: "babymonitor.toml") == "")
+        #expect(DaemonConfig.directory(of: "/babymonitor.toml") == "/")
+        #expect(DaemonConfig.directory(of: "config//babymonitor.toml") == "config")
+        #expect(DaemonConfig.directory(of: "a/b/") == "a")
+        #expect(DaemonConfig.directory(of: "/") == "/")
+    }
+
+    @Test func relativeModelPathsFollowTheConfigFile() throws {
+        let c = try DaemonConfig.parse("[models]\ncause = \"m/c.safetensors\"\n", path: "/etc/bm/x.toml")
+        #expect(c.models.cause == "/etc/bm/m/c.safetensors")
+        let bare = try DaemonConfig.parse("[models]\ncause = \"m/c.safetensors\"\n", path: "x.toml")
+        #expect(bare.models.cause == "./m/c.safetensors")
+    }
+
     @Test func shippedConfigParsesWithModelsRelativeToIt() throws {
         let path = Self.packageRoot + "/config/babymonitor.toml"
         let c = try DaemonConfig.load(path: path)
-        #expect(c.audio.pcm == "default" && c.audio.sampleRate == 8000 && c.audio.periodMs == 20)
+        #expect(c.audio.pcm == "default" && c.audio.sampleRate == 8000 && c.audio.periodMs == 100)
         #expect(c.models.cause == Self.packageRoot + "/config/models/cause.safetensors")
         #expect(c.models.detector == Self.packageRoot + "/config/models/detector.safetensors")
         #expect(c.classifier.firstDecisionS == 3 && c.classifier.restartEveryS == 5)

@@ -83,6 +83,7 @@ import ControlProtocol
         let config = Integration.writeConfig(dir, """
             [audio]
             sample_rate = 8000
+            period_ms = 20
             ring_seconds = 30
             [detector]
             energy_only = true
