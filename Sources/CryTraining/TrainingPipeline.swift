@@ -103,6 +103,7 @@ public enum TrainingPipeline {
             "best_epoch": String(result.bestEpoch),
             "epochs_run": String(result.history.count),
             "trained_clips": String(data.split.train.count),
+            "training_class_counts": json(classCounts(data.split.train.map { data.corpus.clips[$0].label }, data.corpus.classes.count).map(String.init)),
             "trained_with": "crymodel train (CryTraining)",
         ]
         if let v = result.bestValidation {
@@ -112,6 +113,20 @@ public enum TrainingPipeline {
         if result.interrupted { extras["interrupted"] = "true" }
         return CryModelFile(network: network, featureMean: data.normalisation.mean,
                             featureStd: data.normalisation.std, extras: extras)
+    }
+
+    static func classCounts(_ labels: [Int], _ k: Int) -> [Int] {
+        var c = [Int](repeating: 0, count: k)
+        for y in labels { c[y] += 1 }
+        return c
+    }
+
+    /// Training clips per class recorded by `modelFile` (`training_class_counts`), nil when absent.
+    public static func trainingClassCounts(of model: CryModelFile) -> [Int]? {
+        guard let text = model.extras["training_class_counts"],
+              let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else { return nil }
+        let counts = list.compactMap { Int($0) }
+        return counts.count == list.count ? counts : nil
     }
 
     /// The held-out test groups recorded by `modelFile`, or nil when the file has none.

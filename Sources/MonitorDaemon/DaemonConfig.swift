@@ -98,6 +98,9 @@ public struct DaemonConfig: Sendable, Equatable {
         /// The streaming classifier's state is reset every this many seconds of an episode
         /// (it was trained on clips of about this length), then decisions continue.
         public var restartEveryS = 5.0
+        /// Below this calibrated top probability a need event says "unsure" (probs still
+        /// given): the cry is reported without a cause. 0 always names the top cause.
+        public var minConfidence = 0.5
     }
 
     public struct Log: Sendable, Equatable {
@@ -192,7 +195,8 @@ public struct DaemonConfig: Sendable, Equatable {
             }
         }
         if let t = try r.table(root, "classifier") {
-            try r.keys(t, "classifier", known: ["first_decision_s", "restart_every_s"])
+            try r.keys(t, "classifier", known: ["first_decision_s", "restart_every_s", "min_confidence"])
+            c.classifier.minConfidence = try r.number(t, "classifier", "min_confidence", in: 0...1) ?? c.classifier.minConfidence
             c.classifier.firstDecisionS = try r.number(t, "classifier", "first_decision_s", in: 0.1...600) ?? c.classifier.firstDecisionS
             c.classifier.restartEveryS = try r.number(t, "classifier", "restart_every_s", in: 0.1...3600) ?? c.classifier.restartEveryS
         }

@@ -74,7 +74,13 @@ func render(_ e: MonitorEvent) -> String {
 
 /// `hungry 0.71 (final), episode 12 at 4321.050 s; hungry 0.71 tired 0.12 ...`
 func renderNeed(_ e: MonitorEvent) -> String {
-    var s = "\(e["label"]?.stringValue ?? "?") \(fixed(e["confidence"]?.doubleValue ?? 0, 2))"
+    var s: String
+    if e["label"]?.stringValue == "unsure" {
+        // Below [classifier] min_confidence: a cry without a cause (the best guess stays in probs).
+        s = "cry, cause unsure (top \(fixed(e["confidence"]?.doubleValue ?? 0, 2)))"
+    } else {
+        s = "\(e["label"]?.stringValue ?? "?") \(fixed(e["confidence"]?.doubleValue ?? 0, 2))"
+    }
     if e["final"]?.boolValue == true { s += " (final)" }
     if let ep = e.episode { s += ", episode \(ep)" }
     if let t = e.tAudio { s += " at \(fixed(t, 3)) s" }
