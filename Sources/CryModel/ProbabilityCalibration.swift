@@ -17,8 +17,11 @@ import Foundation
 /// Two uses are kept apart:
 /// - `calibrated(_:)`: the posteriors a parent sees (`need` probs and confidence), scored
 ///   by log-loss, Brier and ECE;
-/// - `balancedDecision(_:)`: argmax_k q_k / prior_k, the class-balanced decision that UAR
-///   and macro-F1 (the paper's metrics) score.
+/// - `balancedDecision(_:)`: the class-balanced decision that UAR and macro-F1 (the paper's
+///   metrics) score: argmax_k q_k / exp(b_k), the calibrated posterior with its prior
+///   correction divided out again. That is argmax_k p_k, the network's own class-balanced
+///   answer (it was trained on class-balanced crops), so calibration never changes UAR or
+///   macro-F1; with a pure prior correction (b = log prior) it is argmax_k q_k / prior_k.
 public struct ProbabilityCalibration: Sendable, Equatable {
     /// T in q = softmax(log p / T + b); at least `minimumInverseTemperature`'s inverse.
     public var temperature: Double
@@ -66,11 +69,12 @@ public struct ProbabilityCalibration: Sendable, Equatable {
         return z.map { Float($0 / sum) }
     }
 
-    /// argmax_k q_k / prior_k of calibrated posteriors q.
+    /// argmax_k q_k / exp(b_k) of calibrated posteriors q (= argmax of the network's own p;
+    /// use `argmax(p)` where p is at hand, which is exact whatever the temperature).
     public func balancedDecision(_ q: [Float]) -> Int {
         var best = 0, bestScore = -Double.infinity
         for k in q.indices {
-            let score = Foundation.log(max(Double(q[k]), 1e-30)) - Foundation.log(max(prior[k], 1e-30))
+            let score = Foundation.log(max(Double(q[k]), 1e-30)) - logPriorCorrection[k]
             if score > bestScore { best = k; bestScore = score }
         }
         return best

@@ -107,20 +107,21 @@ struct CrossFittedCalibration {
             let fitRows = table.rows.filter { ($0.fold ?? 0) != f || folds.count == 1 }
             let cal = CalibrationFit.fit(posteriors: fitRows.map(\.probabilities), labels: fitRows.map(\.truth), classCount: k)
             for var r in table.rows where (r.fold ?? 0) == f {
+                decisions.append(argmax(r.probabilities))
                 r.probabilities = cal.calibrated(r.probabilities)
-                decisions.append(cal.balancedDecision(r.probabilities))
                 priors.append(cal.prior)
                 rows.append(r)
             }
         }
         calibrated = PredictionTable(classes: table.classes, rows: rows)
         let labels = rows.map(\.truth)
-        // prior_log_loss with the prior of all lines (the prior each fold's fit used differs by a few clips).
-        var counts = [Double](repeating: 0, count: k)
-        for y in table.rows.map(\.truth) { counts[y] += 1 }
-        let prior = counts.map { ($0 + 1.0 / Double(k)) / (Double(table.rows.count) + 1) }
-        raw = ProbabilityScores(posteriors: table.rows.map(\.probabilities), labels: table.rows.map(\.truth), prior: prior)
-        scores = ProbabilityScores(posteriors: rows.map(\.probabilities), labels: labels, prior: prior)
+        raw = ProbabilityScores(posteriors: table.rows.map(\.probabilities), labels: table.rows.map(\.truth), prior: priors[0])
+        scores = ProbabilityScores(posteriors: rows.map(\.probabilities), labels: labels, prior: priors[0])
+        // prior_log_loss cross-fitted too: each fold answers the prior of the other folds (as the
+        // calibration does), not its own class frequencies, which it could not know.
+        let priorLoss = zip(priors, labels).reduce(0.0) { $0 - Foundation.log(max($1.0[$1.1], ProbabilityCalibration.probabilityFloor)) }
+        scores.priorLogLoss = priorLoss / Double(max(1, labels.count))
+        raw.priorLogLoss = scores.priorLogLoss
         rawReport = ClassificationReport(actual: table.rows.map(\.truth), predicted: table.rows.map { argmax($0.probabilities) }, classes: table.classes)
         report = ClassificationReport(actual: labels, predicted: decisions, classes: table.classes)
         shown = Self.thresholds.map { t in

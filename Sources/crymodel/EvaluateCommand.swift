@@ -56,13 +56,13 @@ struct EvaluateCommand: ParsableCommand {
             throw fail("\(error)", code: TrainingCLI.sysExit(for: error))
         }
         // What a parent would see: the calibrated posteriors (the network's own, for a model
-        // without calibration). UAR and macro-F1 score the class-balanced decision
-        // argmax q_k / prior_k, which calibration does not bias towards the common class.
+        // without calibration). UAR and macro-F1 score the class-balanced decision, the
+        // network's own argmax (= argmax q_k / exp(b_k)), which calibration does not change.
         let stored = file.calibration
         let calibration = stored ?? .identity(classCount: classes.count)
         let calibrated = posteriors.map(calibration.calibrated)
         let labels = clips.map(\.label)
-        let report = ClassificationReport(actual: labels, predicted: calibrated.map(calibration.balancedDecision), classes: classes)
+        let report = ClassificationReport(actual: labels, predicted: posteriors.map(argmax), classes: classes)
         // The prior of prior_log_loss: the calibration's (the training data's class frequencies);
         // a model without one is compared with the class frequencies recorded at training, else
         // with the evaluated clips' own (which favours the prior).
@@ -97,7 +97,7 @@ struct EvaluateCommand: ParsableCommand {
             print(out.encoded())
         } else {
             print("\(model) on \(clips.count) clips (\(split == "test" ? "held-out test groups" : "all clips")), decision at the last frame"
-                  + (stored == nil ? " (uncalibrated model):" : ", class-balanced (argmax posterior / training prior):"))
+                  + (stored == nil ? " (uncalibrated model):" : ", class-balanced (the network's argmax; calibration does not change it):"))
             print(report.formattedTable(), terminator: "")
             print("log-loss \(formatFixed(scores.logLoss, 3)) (prior: \(formatFixed(scores.priorLogLoss, 3))), Brier \(formatFixed(scores.brier, 3)), ECE \(formatFixed(scores.ece, 3))"
                   + (stored == nil ? ", of the network's own posteriors" : ", of the calibrated posteriors"))

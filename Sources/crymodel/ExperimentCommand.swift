@@ -54,7 +54,7 @@ struct ExperimentCommand: ParsableCommand {
         let corpus: Corpus
         let cache: FeatureCache
         do {
-            corpus = try TrainingPipeline.loadCorpus(task: setup.task, directories: common.data)
+            corpus = try TrainingPipeline.loadCorpus(task: setup.task, directories: common.data, trainOnly: common.trainOnly)
             printer.message(TrainingCLI.describe(corpus))
             cache = try FeatureCache.load(corpus: corpus, config: setup.frontEnd, threads: common.threads)
         } catch {
@@ -70,6 +70,7 @@ struct ExperimentCommand: ParsableCommand {
                                            folds: folds, options: setup.options)
         // What `train --all-groups` needs besides the cell, depth and epochs the selection picks.
         experiment.trainArguments = ["--task", common.task] + common.data.flatMap { ["--data", $0] }
+            + common.trainOnly.flatMap { ["--train-only", $0] }
             + ["--hidden", setup.hidden.map(String.init).joined(separator: ","),
                "--dense", setup.dense.isEmpty ? "" : setup.dense.map(String.init).joined(separator: ","),
                "--batch", "\(common.batch)", "--lr", "\(common.lr)", "--beta2", "\(common.beta2)", "--l2", "\(common.l2)",

@@ -82,7 +82,7 @@ import CryModel
         // The prior's log-loss: 3 hungry (0.6), 2 tired, 1 burping (0.1).
         let priorLoss = -(3 * Foundation.log(0.6) + 3 * Foundation.log(0.1)) / 6
         #expect(abs((json["prior_log_loss"] as! Double) - priorLoss) < 1e-4)
-        // UAR scores the class-balanced decision argmax q / prior.
+        // UAR scores the class-balanced decision argmax q_k / exp(b_k), which the calibration does not change.
         let c = model.calibration!
         let report = ClassificationReport(actual: labels, predicted: q.map(c.balancedDecision), classes: table.classes)
         #expect(abs((json["uar"] as! Double) - report.uar) < 1e-4)
