@@ -77,7 +77,8 @@ func renderNeed(_ e: MonitorEvent) -> String {
     var s: String
     if e["label"]?.stringValue == "unsure" {
         // Below [classifier] min_confidence: a cry without a cause (the best guess stays in probs).
-        s = "cry, cause unsure (top \(fixed(e["confidence"]?.doubleValue ?? 0, 2)))"
+        let guess = e["probs"]?.objectValue?.compactMap { k, v in v.doubleValue.map { (k, $0) } }.max { $0.1 < $1.1 }
+        s = "cry, cause unsure" + (guess.map { " (best guess \($0.0) \(fixed($0.1, 2)))" } ?? "")
     } else {
         s = "\(e["label"]?.stringValue ?? "?") \(fixed(e["confidence"]?.doubleValue ?? 0, 2))"
     }

@@ -82,7 +82,9 @@ import CryModel
                 // An uncalibrated random model: its top probability may be under the default min_confidence.
                 let label = n["label"]?.stringValue ?? ""
                 let confidence = n["confidence"]?.doubleValue ?? 0
-                #expect(ModelConfiguration.causeClasses.contains(label) || (label == "unsure" && confidence < 0.5), "\(label) \(confidence)")
+                let threshold = DaemonConfig.Classifier().minConfidence
+                #expect(ModelConfiguration.causeClasses.contains(label) ? confidence >= threshold : (label == "unsure" && confidence < threshold),
+                        "\(label) \(confidence)")
                 #expect((n.tAudio ?? 0) >= (e.first?.tAudio ?? 0) && (n.tAudio ?? 0) <= (e.last?.tAudio ?? 0) + 0.01)
             }
         }
