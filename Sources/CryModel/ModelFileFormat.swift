@@ -311,6 +311,12 @@ extension CryModelFile {
             throw refuse("inconsistent configuration: \(error)")
         }
         let extras = metadata.filter { !reservedMetadataKeys.contains($0.key) }
+        // Optional (files written before it have none: uncalibrated); a present one must parse.
+        if let text = extras[ProbabilityCalibration.metadataKey] {
+            do { _ = try ProbabilityCalibration(metadataJSON: text, classCount: configuration.classes.count) } catch {
+                throw refuse("metadata \(ProbabilityCalibration.metadataKey): \(error)")
+            }
+        }
         return CryModelFile(network: network, featureMean: mean, featureStd: std, extras: extras)
     }
 }

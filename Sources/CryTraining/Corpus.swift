@@ -13,12 +13,16 @@ public struct Clip: Sendable, Equatable {
     /// a flat `<class>/*.wav` the class folder. The split spreads each source over its parts
     /// (`GroupedSplitter`), so a rare kind of sound inside a class is not held out whole.
     public var source: String
+    /// From a `--train-only` corpus: used for training when its group is not tested or
+    /// validated, never scored (its labels are unverified).
+    public var trainOnly = false
 
-    public init(path: String, label: Int, group: String, source: String = "") {
+    public init(path: String, label: Int, group: String, source: String = "", trainOnly: Bool = false) {
         self.path = path
         self.label = label
         self.group = group
         self.source = source
+        self.trainOnly = trainOnly
     }
 
     public var fileName: String { (path as NSString).lastPathComponent }
@@ -39,7 +43,8 @@ public enum TrainingTask: String, Sendable, CaseIterable {
     func className(forFolder folder: String) -> String {
         switch self {
         case .cause:
-            return folder
+            // The cleaned Donate-a-Cry edition files cold/hot under discomfort; the raw uploads keep it apart.
+            return folder == "cold_hot" ? "discomfort" : folder
         case .detect:
             let f = folder.lowercased()
             return f.contains("cry") || Self.causeNames.contains(f) ? "cry" : "not_cry"
@@ -77,7 +82,8 @@ public struct Corpus: Sendable {
         directories: [String],
         task: TrainingTask = .cause,
         rule: GroupingRule? = nil,
-        classes: [String]? = nil
+        classes: [String]? = nil,
+        dropOtherClasses: Bool = false
     ) throws -> Corpus {
         let fm = FileManager.default
         var found: [(path: String, className: String, group: String, source: String)] = []
@@ -115,11 +121,16 @@ public struct Corpus: Sendable {
             let base = ((dir as NSString).standardizingPath as NSString).lastPathComponent
             let chosen = rule ?? GroupingRule.detect(folderName: base, fileNames: files.map(\.name))
             rules[dir] = chosen
+            // One family across Donate-a-Cry folders (donateacry/ and donateacry_extra/ share
+            // families): their groups get the rule's name as prefix, not the folder's.
+            let prefix = chosen == .donateACry ? GroupingRule.donateACry.rawValue : base
+            let excluded = try Self.manifestExclusions(dir)
             for (folder, sub, name) in files {
+                if excluded.contains(folder + "/" + (sub.isEmpty ? "" : sub + "/") + name) { continue }
                 found.append((
                     path: dir + "/" + folder + "/" + (sub.isEmpty ? "" : sub + "/") + name,
                     className: task.className(forFolder: folder),
-                    group: base + ":" + chosen.group(forFileName: name),
+                    group: prefix + ":" + chosen.group(forFileName: name),
                     source: sub.isEmpty ? folder : sub
                 ))
             }
@@ -127,6 +138,7 @@ public struct Corpus: Sendable {
         let classList: [String]
         if let classes {
             classList = classes
+            if dropOtherClasses { found = found.filter { classes.contains($0.className) } }
             if let stray = found.first(where: { !classes.contains($0.className) }) {
                 throw CorpusError(
                     path: stray.path,
@@ -142,6 +154,30 @@ public struct Corpus: Sendable {
             .map { Clip(path: $0.path, label: index[$0.className]!, group: $0.group, source: $0.source) }
             .sorted { ($0.label, $0.path) < ($1.label, $1.path) }
         return Corpus(classes: classList, clips: clips, rules: rules)
+    }
+
+    /// Files a corpus folder's `manifest.csv` (columns include `file` and `flags`, as in
+    /// `shared/data/donateacry_extra/`) flags as not holding a usable cry: `silent`, `quiet`,
+    /// `short` or `empty`. Paths relative to the folder. No manifest: nothing excluded.
+    public static let excludedManifestFlags: Set<String> = ["silent", "quiet", "short", "empty"]
+
+    static func manifestExclusions(_ dir: String) throws -> Set<String> {
+        let path = dir + "/manifest.csv"
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CorpusError(path: path, problem: "cannot read: \(error)")
+        }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        guard let header = lines.first, let fileColumn = header.firstIndex(of: "file"), let flagColumn = header.firstIndex(of: "flags") else {
+            throw CorpusError(path: path, problem: "expected a header with 'file' and 'flags' columns")
+        }
+        var out: Set<String> = []
+        for cells in lines.dropFirst() where cells.count > max(fileColumn, flagColumn) {
+            let flags = Set(cells[flagColumn].split(separator: " ").map(String.init))
+            if !flags.isDisjoint(with: excludedManifestFlags) { out.insert(cells[fileColumn]) }
+        }
+        return out
     }
 
     /// The grouped split, stratified by class and, within a class, by source folder

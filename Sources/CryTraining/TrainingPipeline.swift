@@ -24,20 +24,46 @@ public enum TrainingPipeline {
     /// Class order of a task's models: the cause classes in `ModelConfiguration.causeClasses`
     /// order when the folders are exactly those (so every cause model agrees), otherwise the
     /// sorted folder names; detect models use ["cry", "not_cry"].
-    public static func loadCorpus(task: TrainingTask, directories: [String]) throws -> Corpus {
-        let corpus = try Corpus.load(directories: directories, task: task)
+    /// `trainOnly`: more corpus folders whose clips of the same classes (others are dropped)
+    /// only ever train (`Clip.trainOnly`): never validated or tested, and left out of a
+    /// split's training part when their group is validated or tested there.
+    public static func loadCorpus(task: TrainingTask, directories: [String], trainOnly: [String] = []) throws -> Corpus {
+        var corpus = try Corpus.load(directories: directories, task: task)
         if task == .cause, Set(corpus.classes) == Set(ModelConfiguration.causeClasses),
            corpus.classes != ModelConfiguration.causeClasses {
-            return try Corpus.load(directories: directories, task: task, classes: ModelConfiguration.causeClasses)
+            corpus = try Corpus.load(directories: directories, task: task, classes: ModelConfiguration.causeClasses)
+        }
+        if !trainOnly.isEmpty {
+            let extra = try Corpus.load(directories: trainOnly, task: task, classes: corpus.classes, dropOtherClasses: true)
+            corpus.clips += extra.clips.map { var c = $0; c.trainOnly = true; return c }
+            corpus.rules.merge(extra.rules) { a, _ in a }
         }
         return corpus
+    }
+
+    /// A split of the scored clips (`split(labels, groups)` on those only), with the
+    /// train-only clips added to its training part unless their group is validated or tested.
+    static func withTrainOnlyClips(_ corpus: Corpus, _ split: ([Int], [String]) -> DataSplit) -> DataSplit {
+        let scored = corpus.clips.indices.filter { !corpus.clips[$0].trainOnly }
+        let inner = split(scored.map { corpus.clips[$0].label }, scored.map { corpus.clips[$0].group })
+        var out = DataSplit(train: inner.train.map { scored[$0] }, validation: inner.validation.map { scored[$0] },
+                            test: inner.test.map { scored[$0] })
+        let held = Set((out.validation + out.test).map { corpus.clips[$0].group })
+        out.train += corpus.clips.indices.filter { corpus.clips[$0].trainOnly && !held.contains(corpus.clips[$0].group) }
+        out.train.sort()
+        return out
     }
 
     public static func prepare(
         corpus: Corpus, frontEnd: FrontEndConfig, seed: UInt64,
         testFraction: Double = 0.2, validationFraction: Double = 0.2, threads: Int = 2
     ) throws -> PreparedCorpus {
-        let split = corpus.groupedSplit(testFraction: testFraction, validationFraction: validationFraction, seed: seed)
+        let split = corpus.clips.contains(where: \.trainOnly)
+            ? withTrainOnlyClips(corpus) { labels, groups in
+                GroupedSplitter.split(labels: labels, groups: groups, classCount: corpus.classes.count,
+                                      testFraction: testFraction, validationFraction: validationFraction, seed: seed)
+            }
+            : corpus.groupedSplit(testFraction: testFraction, validationFraction: validationFraction, seed: seed)
         let cache = try FeatureCache.load(corpus: corpus, config: frontEnd, threads: threads)
         return prepare(corpus: corpus, cache: cache, split: split, frontEnd: frontEnd)
     }
@@ -54,6 +80,14 @@ public enum TrainingPipeline {
     /// groups, stratified), so that selection never sees the fold being tested.
     public static func crossValidationSplits(corpus: Corpus, folds k: Int, validationFraction: Double = 0.25,
                                              seed: UInt64) -> [DataSplit] {
+        if corpus.clips.contains(where: \.trainOnly) {
+            // The folds of the scored clips alone, each with the train-only clips of its other families.
+            let scored = corpus.clips.indices.filter { !corpus.clips[$0].trainOnly }
+            let sub = Corpus(classes: corpus.classes, clips: scored.map { corpus.clips[$0] }, rules: corpus.rules)
+            return crossValidationSplits(corpus: sub, folds: k, validationFraction: validationFraction, seed: seed).map { s in
+                withTrainOnlyClips(corpus) { _, _ in s }
+            }
+        }
         let labels = corpus.clips.map(\.label), groups = corpus.clips.map(\.group)
         let folds = GroupedSplitter.kFold(labels: labels, groups: groups, classCount: corpus.classes.count, k: k, seed: seed)
         return folds.indices.map { f in
@@ -103,6 +137,7 @@ public enum TrainingPipeline {
             "best_epoch": String(result.bestEpoch),
             "epochs_run": String(result.history.count),
             "trained_clips": String(data.split.train.count),
+            "training_class_counts": json(classCounts(data.split.train.map { data.corpus.clips[$0].label }, data.corpus.classes.count).map(String.init)),
             "trained_with": "crymodel train (CryTraining)",
         ]
         if let v = result.bestValidation {
@@ -112,6 +147,20 @@ public enum TrainingPipeline {
         if result.interrupted { extras["interrupted"] = "true" }
         return CryModelFile(network: network, featureMean: data.normalisation.mean,
                             featureStd: data.normalisation.std, extras: extras)
+    }
+
+    static func classCounts(_ labels: [Int], _ k: Int) -> [Int] {
+        var c = [Int](repeating: 0, count: k)
+        for y in labels { c[y] += 1 }
+        return c
+    }
+
+    /// Training clips per class recorded by `modelFile` (`training_class_counts`), nil when absent.
+    public static func trainingClassCounts(of model: CryModelFile) -> [Int]? {
+        guard let text = model.extras["training_class_counts"],
+              let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else { return nil }
+        let counts = list.compactMap { Int($0) }
+        return counts.count == list.count ? counts : nil
     }
 
     /// The held-out test groups recorded by `modelFile`, or nil when the file has none.

@@ -52,6 +52,9 @@ public final class CryPipeline: AudioPipeline {
     private var detector: CryDetector?
     private var cause: StreamingClassifier?
     private var causeClasses: [String]
+    /// The cause model's calibration (nil: its posteriors are shown as they are).
+    private var calibration: ProbabilityCalibration?
+    private let minConfidence: Float
     private let firstDecisionFrames: Int
     private let restartFrames: Int
     private let minFinalWindowFrames: Int
@@ -137,6 +140,8 @@ public final class CryPipeline: AudioPipeline {
         }
         cause = causeModel.map { StreamingClassifier(model: $0) }
         causeClasses = causeModel?.configuration.classes ?? []
+        calibration = causeModel?.calibration
+        minConfidence = Float(config.classifier.minConfidence)
         current = Locked((set, names))
         detectorConfiguration = dc
 
@@ -219,6 +224,7 @@ public final class CryPipeline: AudioPipeline {
         if let entry = set.cause {
             cause = StreamingClassifier(model: entry.model)
             causeClasses = entry.model.configuration.classes
+            calibration = entry.model.calibration
             if lastPosteriors.count != causeClasses.count {
                 lastPosteriors = [Float](repeating: 0, count: causeClasses.count)
                 windowSums = [Float](repeating: 0, count: causeClasses.count)
@@ -323,11 +329,19 @@ public final class CryPipeline: AudioPipeline {
         classifiedFrames = 0
     }
 
-    private func needEvent(_ probs: [Float], at frame: Int, final: Bool) -> MonitorEvent {
+    /// The label "unsure" (interfaces.md) when the top calibrated probability is below
+    /// `[classifier] min_confidence`; probs and confidence are given either way.
+    public static let unsureLabel = "unsure"
+
+    /// A need event from the network's posteriors: calibrated (the model file's temperature
+    /// and prior correction), then the top cause, or "unsure" below min_confidence.
+    private func needEvent(_ raw: [Float], at frame: Int, final: Bool) -> MonitorEvent {
+        let probs = calibration?.calibrated(raw) ?? raw
         var best = 0
         for i in 1..<max(1, probs.count) where probs[i] > probs[best] { best = i }
         let pairs = zip(causeClasses, probs).map { ($0, Double($1)) }.sorted { $0.0 < $1.0 }
-        return .need(episode: episodeNumber, tAudio: seconds(frame), label: causeClasses[best],
+        let label = probs[best] < minConfidence ? Self.unsureLabel : causeClasses[best]
+        return .need(episode: episodeNumber, tAudio: seconds(frame), label: label,
                      confidence: Double(probs[best]), probs: pairs, final: final)
     }
 }

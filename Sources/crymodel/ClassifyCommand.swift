@@ -18,6 +18,7 @@ struct ClassifyCommand: ParsableCommand {
         guard !files.isEmpty else { throw TrainingCLI.usage("give at least one WAV file") }
         let file = try TrainingCLI.loadModel(model)
         let classes = file.configuration.classes
+        let calibration = file.calibration
         var worst: ExitCode?  // 74 if a file was unreadable, else 65 if one was bad
         for path in files {
             let p: [Float]
@@ -27,7 +28,9 @@ struct ClassifyCommand: ParsableCommand {
                 continue
             }
             do {
-                p = try StreamingEvaluation.lastFramePosteriors(model: file, paths: [path], threads: 1)[0]
+                // The calibrated posteriors, as the daemon shows them (the network's own without a calibration).
+                let raw = try StreamingEvaluation.lastFramePosteriors(model: file, paths: [path], threads: 1)[0]
+                p = calibration?.calibrated(raw) ?? raw
             } catch {
                 _ = fail("\(error)", code: SysExit.dataError)
                 if worst == nil { worst = SysExit.dataError }

@@ -16,6 +16,7 @@ struct CryModelTool: ParsableCommand {
             EvaluateCommand.self,
             ClassifyCommand.self,
             ExperimentCommand.self,
+            CalibrateCommand.self,
             NightCommand.self,
             DetectionSetCommand.self,
             DetectCommand.self,

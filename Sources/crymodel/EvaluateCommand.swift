@@ -16,7 +16,9 @@ struct EvaluateCommand: ParsableCommand {
     var data: [String] = []
     @Option(help: "all: every clip; test: only the held-out groups recorded in the model file.")
     var split: String = "all"
-    @Flag(help: "JSON output (uar, macro_f1, per_class, confusion, ...).") var json = false
+    @Flag(help: "JSON output (uar, macro_f1, per_class, confusion, log_loss, brier, ece, prior_log_loss, ...).") var json = false
+    @Option(help: "Also write one line per clip to this TSV file: file, group, truth and each class's (calibrated) probability.")
+    var predictions: String?
     @Option(help: "Threads.") var threads: Int = 2
 
     func run() throws {
@@ -53,12 +55,52 @@ struct EvaluateCommand: ParsableCommand {
         } catch {
             throw fail("\(error)", code: TrainingCLI.sysExit(for: error))
         }
-        let report = ClassificationReport(actual: clips.map(\.label), predicted: posteriors.map(argmax), classes: classes)
-        if json {
-            print(EvaluationJSON(model: model, split: split, report: report).encoded())
+        // What a parent would see: the calibrated posteriors (the network's own, for a model
+        // without calibration). UAR and macro-F1 score the class-balanced decision, the
+        // network's own argmax (= argmax q_k / exp(b_k)), which calibration does not change.
+        let stored = file.calibration
+        let calibration = stored ?? .identity(classCount: classes.count)
+        let calibrated = posteriors.map(calibration.calibrated)
+        let labels = clips.map(\.label)
+        let report = ClassificationReport(actual: labels, predicted: posteriors.map(argmax), classes: classes)
+        // The prior of prior_log_loss: the calibration's (the training data's class frequencies);
+        // a model without one is compared with the class frequencies recorded at training, else
+        // with the evaluated clips' own (which favours the prior).
+        let prior: [Double], priorSource: String
+        if let stored {
+            (prior, priorSource) = (stored.prior, "calibration")
+        } else if let counts = TrainingPipeline.trainingClassCounts(of: file), counts.count == classes.count {
+            let n = Double(counts.reduce(0, +))
+            (prior, priorSource) = (counts.map { Double($0) / n }, "training_class_counts")
         } else {
-            print("\(model) on \(clips.count) clips (\(split == "test" ? "held-out test groups" : "all clips")), decision at the last frame:")
+            var counts = [Double](repeating: 0, count: classes.count)
+            for y in labels { counts[y] += 1 }
+            (prior, priorSource) = (counts.map { $0 / Double(max(1, labels.count)) }, "evaluated_clips")
+        }
+        let scores = ProbabilityScores(posteriors: calibrated, labels: labels, prior: prior)
+        if let predictions {
+            let table = PredictionTable(classes: classes, rows: zip(clips, calibrated).map {
+                .init(file: $0.path, group: $0.group, truth: $0.label, probabilities: $1)
+            })
+            do { try table.text().write(toFile: predictions, atomically: true, encoding: .utf8) } catch {
+                throw fail("cannot write \(predictions): \(error)", code: SysExit.ioError)
+            }
+        }
+        if json {
+            var out = EvaluationJSON(model: model, split: split, report: report)
+            out.log_loss = scores.logLoss
+            out.brier = scores.brier
+            out.ece = scores.ece
+            out.prior_log_loss = scores.priorLogLoss
+            out.prior_source = priorSource
+            out.calibrated = stored != nil
+            print(out.encoded())
+        } else {
+            print("\(model) on \(clips.count) clips (\(split == "test" ? "held-out test groups" : "all clips")), decision at the last frame"
+                  + (stored == nil ? " (uncalibrated model):" : ", class-balanced (the network's argmax; calibration does not change it):"))
             print(report.formattedTable(), terminator: "")
+            print("log-loss \(formatFixed(scores.logLoss, 3)) (prior: \(formatFixed(scores.priorLogLoss, 3))), Brier \(formatFixed(scores.brier, 3)), ECE \(formatFixed(scores.ece, 3))"
+                  + (stored == nil ? ", of the network's own posteriors" : ", of the calibrated posteriors"))
         }
     }
 }
@@ -76,6 +118,15 @@ struct EvaluationJSON: Encodable {
     var per_class: [String: PerClass]
     var average: PerClass
     var confusion: [[Int]]
+    /// Of the posteriors a parent sees (calibrated when the model has a calibration).
+    var log_loss: Double = 0
+    var brier: Double = 0
+    /// Expected calibration error, 10 equal-width bins of the top probability.
+    var ece: Double = 0
+    /// Log-loss of always answering the prior (`prior_source`: calibration, training_class_counts or evaluated_clips).
+    var prior_log_loss: Double = 0
+    var prior_source = ""
+    var calibrated = false
 
     init(model: String, split: String, report r: ClassificationReport) {
         self.model = model

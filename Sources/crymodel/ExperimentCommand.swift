@@ -54,7 +54,7 @@ struct ExperimentCommand: ParsableCommand {
         let corpus: Corpus
         let cache: FeatureCache
         do {
-            corpus = try TrainingPipeline.loadCorpus(task: setup.task, directories: common.data)
+            corpus = try TrainingPipeline.loadCorpus(task: setup.task, directories: common.data, trainOnly: common.trainOnly)
             printer.message(TrainingCLI.describe(corpus))
             cache = try FeatureCache.load(corpus: corpus, config: setup.frontEnd, threads: common.threads)
         } catch {
@@ -70,6 +70,7 @@ struct ExperimentCommand: ParsableCommand {
                                            folds: folds, options: setup.options)
         // What `train --all-groups` needs besides the cell, depth and epochs the selection picks.
         experiment.trainArguments = ["--task", common.task] + common.data.flatMap { ["--data", $0] }
+            + common.trainOnly.flatMap { ["--train-only", $0] }
             + ["--hidden", setup.hidden.map(String.init).joined(separator: ","),
                "--dense", setup.dense.isEmpty ? "" : setup.dense.map(String.init).joined(separator: ","),
                "--batch", "\(common.batch)", "--lr", "\(common.lr)", "--beta2", "\(common.beta2)", "--l2", "\(common.l2)",
@@ -100,6 +101,7 @@ struct ExperimentCommand: ParsableCommand {
                 var seconds = 0.0, epochsRun = 0, bestEpochs: [Int] = [], validationUARs: [Double] = [], foldUARs: [Double] = []
                 var parameters = 0
                 var curve: [Double] = []
+                var outOfFold = PredictionTable(classes: classes)
                 for (f, data) in prepared.enumerated() {
                     if flag.isRaised { break seeds }
                     let name = (folds == nil ? v.name : "\(v.name)-fold\(f + 1)") + (seedList.count > 1 ? "-seed\(seed)" : "")
@@ -131,6 +133,10 @@ struct ExperimentCommand: ParsableCommand {
                     let foldReport = ClassificationReport(actual: foldActual, predicted: foldPredicted, classes: classes)
                     actual += foldActual
                     predicted += foldPredicted
+                    for (clip, p) in zip(testClips, posteriors) {
+                        outOfFold.rows.append(.init(file: corpus.clips[clip].path, group: corpus.clips[clip].group,
+                                                    truth: corpus.clips[clip].label, fold: f + 1, probabilities: p))
+                    }
                     foldUARs.append(foldReport.uar)
                     seconds += result.history.reduce(0) { $0 + $1.seconds }
                     epochsRun += result.history.count
@@ -139,6 +145,17 @@ struct ExperimentCommand: ParsableCommand {
                     parameters = network.parameterCount
                     if f == 0 { curve = result.history.map(\.validationUAR) }
                     printer.message("\(name): test UAR \(formatFixed(foldReport.uar, 3)) macro-F1 \(formatFixed(foldReport.macroF1, 3))")
+                }
+                if let out {
+                    // Every test decision with its posteriors, for calibration (crymodel calibrate) and the analysis.
+                    let dir = out + "/predictions"
+                    let path = dir + "/\(v.name)-seed\(seed).tsv"
+                    do {
+                        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                        try outOfFold.text().write(toFile: path, atomically: true, encoding: .utf8)
+                    } catch {
+                        throw fail("cannot write \(path): \(error)", code: SysExit.ioError)
+                    }
                 }
                 if experiment.microsecondsPerFrame[vi] == nil {
                     // One streaming step (front-end frame through the network) on this thread.

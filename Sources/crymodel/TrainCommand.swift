@@ -43,7 +43,7 @@ struct TrainCommand: ParsableCommand {
 
         let prepared: PreparedCorpus
         do {
-            let corpus = try TrainingPipeline.loadCorpus(task: setup.task, directories: data)
+            let corpus = try TrainingPipeline.loadCorpus(task: setup.task, directories: data, trainOnly: common.trainOnly)
             printer.message(TrainingCLI.describe(corpus))
             // --all-groups: every group in the training part (the split then places nothing elsewhere).
             prepared = try TrainingPipeline.prepare(corpus: corpus, frontEnd: setup.frontEnd, seed: common.seed,
@@ -93,6 +93,8 @@ struct TrainingArguments: ParsableArguments {
     var task: String = "cause"
     @Option(name: .customLong("data"), help: "Corpus folder <dir>/<class>/*.wav (repeatable).")
     var data: [String] = []
+    @Option(name: .customLong("train-only"), help: "Corpus folder whose clips only ever train (never validated or tested; dropped from a split's training part when their family is held out there; classes not in --data are ignored; a manifest.csv's silent/quiet/short files are skipped). Repeatable.")
+    var trainOnly: [String] = []
     @Option(help: "Recurrent layer sizes, bottom first (paper: 512,256).")
     var hidden: String = "128,64"
     @Option(help: "Tanh dense layer sizes (paper: 256,128).")
@@ -220,7 +222,8 @@ enum TrainingCLI {
         let counts = corpus.classCounts, groups = corpus.groupCounts
         let rules = corpus.rules.keys.sorted().map { "\($0): groups by \(corpus.rules[$0]!.rawValue)" }.joined(separator: "; ")
         let classes = corpus.classes.indices.map { "\(corpus.classes[$0]) \(counts[$0]) (\(groups[$0]) groups)" }.joined(separator: ", ")
-        return "corpus: \(corpus.clips.count) clips; \(classes); \(rules)"
+        let trainOnly = corpus.clips.filter(\.trainOnly).count
+        return "corpus: \(corpus.clips.count) clips" + (trainOnly > 0 ? " (\(trainOnly) train-only)" : "") + "; \(classes); \(rules)"
     }
 
     static func describe(_ data: PreparedCorpus) -> String {

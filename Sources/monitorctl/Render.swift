@@ -75,7 +75,14 @@ func render(_ e: MonitorEvent) -> String {
 
 /// `hungry 0.71 (final), episode 12 at 4321.050 s; hungry 0.71 tired 0.12 ...`
 func renderNeed(_ e: MonitorEvent) -> String {
-    var s = "\(e["label"]?.stringValue ?? "?") \(fixed(e["confidence"]?.doubleValue ?? 0, 2))"
+    var s: String
+    if e["label"]?.stringValue == "unsure" {
+        // Below [classifier] min_confidence: a cry without a cause (the best guess stays in probs).
+        let guess = e["probs"]?.objectValue?.compactMap { k, v in v.doubleValue.map { (k, $0) } }.max { $0.1 < $1.1 }
+        s = "cry, cause unsure" + (guess.map { " (best guess \($0.0) \(fixed($0.1, 2)))" } ?? "")
+    } else {
+        s = "\(e["label"]?.stringValue ?? "?") \(fixed(e["confidence"]?.doubleValue ?? 0, 2))"
+    }
     if e["final"]?.boolValue == true { s += " (final)" }
     if let ep = e.episode { s += ", episode \(ep)" }
     if let t = e.tAudio { s += " at \(fixed(t, 3)) s" }

@@ -79,7 +79,12 @@ import CryModel
                 #expect(probs.map(\.0) == ModelConfiguration.causeClasses.sorted())
                 let sum = probs.reduce(0.0) { $0 + ($1.1.doubleValue ?? 0) }
                 #expect(abs(sum - 1) < 0.01)
-                #expect(ModelConfiguration.causeClasses.contains(n["label"]?.stringValue ?? ""))
+                // An uncalibrated random model: its top probability may be under the default min_confidence.
+                let label = n["label"]?.stringValue ?? ""
+                let confidence = n["confidence"]?.doubleValue ?? 0
+                let threshold = DaemonConfig.Classifier().minConfidence
+                #expect(ModelConfiguration.causeClasses.contains(label) ? confidence >= threshold : (label == "unsure" && confidence < threshold),
+                        "\(label) \(confidence)")
                 #expect((n.tAudio ?? 0) >= (e.first?.tAudio ?? 0) && (n.tAudio ?? 0) <= (e.last?.tAudio ?? 0) + 0.01)
             }
         }
@@ -87,6 +92,46 @@ import CryModel
         #expect(events.filter { $0.episode == 1 && $0.type == "need" }.count == 4)
         // 2 s episode: first decision at 1 s, a window end at 1.5 s, final.
         #expect(events.filter { $0.episode == 2 && $0.type == "need" }.count == 3)
+    }
+
+    /// A calibrated cause model: the need events carry the calibrated probabilities, and say
+    /// "unsure" exactly when the top one is below `[classifier] min_confidence`.
+    @Test func calibratedNeedsSayUnsureBelowMinConfidence() throws {
+        let dir = makeTempDirectory(); defer { removeTree(dir) }
+        let cfg = ModelConfiguration(task: .cause, classes: ModelConfiguration.causeClasses, cell: .lstm, hidden: [8], dense: [])
+        var model = CryModelFile(network: try CryNetwork<Float>.random(configuration: cfg, seed: 1))
+        // A very high temperature flattens the network's output: q is about softmax(b), here
+        // hungry 0.60, the other four 0.10 each, whatever the network says.
+        let b = [0.6, 0.1, 0.1, 0.1, 0.1].map { Foundation.log($0) }
+        model.calibration = ProbabilityCalibration(temperature: 1e4, logPriorCorrection: b, prior: [0.6, 0.1, 0.1, 0.1, 0.1])
+        try model.write(to: dir + "/cause.safetensors")
+        func needs(minConfidence: Double) throws -> [MonitorEvent] {
+            var config = try DaemonConfig.parse("""
+                [models]
+                cause = "cause.safetensors"
+                [detector]
+                energy_only = true
+                [classifier]
+                first_decision_s = 1
+                restart_every_s = 1.5
+                min_confidence = \(minConfidence)
+                """, path: dir + "/b.toml")
+            config.audio.sampleRate = 8000
+            return Self.run(try CryPipeline(config: config), Self.bursts([(1, 3.2)], total: 6)).filter { $0.type == "need" }
+        }
+        for (threshold, expected) in [(0.7, "unsure"), (0.5, "hungry")] {
+            let events = try needs(minConfidence: threshold)
+            #expect(events.count == 4)
+            for n in events {
+                #expect(n["label"]?.stringValue == expected, "min_confidence \(threshold): \(n)")
+                #expect(abs((n["confidence"]?.doubleValue ?? 0) - 0.6) < 0.01)
+                let probs = try #require(n["probs"]?.objectValue)
+                #expect(abs((probs.first { $0.0 == "hungry" }?.1.doubleValue ?? 0) - 0.6) < 0.01)
+                #expect(abs((probs.first { $0.0 == "burping" }?.1.doubleValue ?? 0) - 0.1) < 0.01)
+            }
+        }
+        #expect(try DaemonConfig.parse("[classifier]\nmin_confidence = 0.4\n", path: "x.toml").classifier.minConfidence == 0.4)
+        #expect(throws: ConfigError.self) { try DaemonConfig.parse("[classifier]\nmin_confidence = 1.5\n", path: "x.toml") }
     }
 
     @Test func badModelIsAConfigErrorNamingTheKey() throws {
