@@ -113,45 +113,81 @@ def one(args, night_seed, adapt_seed, work):
     config = os.path.join(ROOT, "config", "babymonitor.toml")
     models = os.path.join(ROOT, "config", "models")
 
-    # 2. first half, kept and labelled
+    # 2. first half, kept and labelled (with --reuse-labels: the labelled episodes of an
+    # earlier run on this night, which are the same: the shipped models decide the first half)
     state = os.path.join(d, "state")
-    first = Daemon(bin_dir, os.path.join(night, "first.wav"), state, os.path.join(d, "first.jsonl"), os.path.join(d, "a.sock"), config)
-    first.wait_finished()
+    cached = os.path.join(night, "labelled-episodes")
+    first = None
     labelled = {"not-cry": 0, "cry": 0}
-    for n, a, b, _ in episodes(os.path.join(d, "first.jsonl")):
-        hit = [c for c in first_cries if overlap(a, b, c[0], c[1])]
-        label = hit[0][2] if hit else "not-cry"
-        if label not in CAUSES and label != "not-cry":
-            label = "cry"
-        r = subprocess.run(first.ctl + ["label", str(n), label], text=True, capture_output=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"monitorctl label {n} {label}: {r.stdout}{r.stderr}")
-        labelled["not-cry" if label == "not-cry" else "cry"] += 1
+    if args.reuse_labels and os.path.isdir(cached):
+        shutil.copytree(cached, os.path.join(state, "episodes"))
+        for f in os.listdir(cached):
+            if f.endswith(".json"):
+                labs = json.load(open(os.path.join(cached, f))).get("labels") or []
+                if labs:
+                    last = labs[-1]["label"] if isinstance(labs[-1], dict) else labs[-1]
+                    labelled["not-cry" if last == "not-cry" else "cry"] += 1
+    else:
+        first = Daemon(bin_dir, os.path.join(night, "first.wav"), state, os.path.join(d, "first.jsonl"), os.path.join(d, "a.sock"), config)
+        first.wait_finished()
+        for n, a, b, _ in episodes(os.path.join(d, "first.jsonl")):
+            hit = [c for c in first_cries if overlap(a, b, c[0], c[1])]
+            label = hit[0][2] if hit else "not-cry"
+            if label not in CAUSES and label != "not-cry":
+                label = "cry"
+            r = subprocess.run(first.ctl + ["label", str(n), label], text=True, capture_output=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"monitorctl label {n} {label}: {r.stdout}{r.stderr}")
+            labelled["not-cry" if label == "not-cry" else "cry"] += 1
+        shutil.rmtree(cached, ignore_errors=True)
+        shutil.copytree(os.path.join(state, "episodes"), cached)
 
     # 3. adapt, reload
+    if args.prepare_only:
+        if first:
+            first.stop()
+        hours = half / 3600
+        log = os.path.join(night, "second-shipped.jsonl")
+        if not os.path.exists(log):
+            dm = Daemon(bin_dir, os.path.join(night, "second.wav"), os.path.join(d, "shipped-state"), log,
+                        os.path.join(d, "b.sock"), config)
+            dm.wait_finished()
+            dm.stop()
+        return {"night_seed": night_seed, "labelled": labelled, "before": score(episodes(log), second_cries, hours)}
     t0 = time.time()
     a = subprocess.run(["nice", "-n", "10", f"{bin_dir}/crymodel", "adapt", "--episodes", os.path.join(state, "episodes"),
                         "--detector", models + "/detector.safetensors", "--cause", models + "/cause.safetensors",
                         "--out-dir", os.path.join(state, "models"), "--seed", str(adapt_seed), "--json"]
+                       + args.adapt_args.split()
                        + (["--no-evaluate"] if not args.evaluate else []), text=True, capture_output=True)
     adapt_seconds = time.time() - t0
     if a.returncode not in (0, 1):
         raise RuntimeError("crymodel adapt: " + a.stderr)
     report = json.loads(a.stdout)
-    reload = subprocess.run(first.ctl + ["reload"], text=True, capture_output=True)
-    first.stop()
+    reload = None
+    if first:
+        reload = subprocess.run(first.ctl + ["reload"], text=True, capture_output=True)
+        first.stop()
 
     # 4. second half: shipped vs adapted
     hours = half / 3600
     out = {"night_seed": night_seed, "adapt_seed": adapt_seed, "labelled": labelled,
-           "adapt_seconds": round(adapt_seconds, 1), "adapt": report, "reload": reload.stdout.strip()}
+           "adapt_seconds": round(adapt_seconds, 1), "adapt": report, "reload": reload.stdout.strip() if reload else "(labels reused: the daemon loads the adapted models at start)"}
     for name, st in (("before", os.path.join(d, "shipped-state")), ("after", state)):
         log = os.path.join(d, f"second-{name}.jsonl")
+        shipped_log = os.path.join(night, "second-shipped.jsonl")
+        if name == "before" and args.reuse_labels and os.path.exists(shipped_log):
+            shutil.copy(shipped_log, log)
+            out[name] = score(episodes(log), second_cries, hours)
+            out[name]["models_adapted"] = []
+            continue
         dm = Daemon(bin_dir, os.path.join(night, "second.wav"), st, log, os.path.join(d, "b.sock"), config)
         s = dm.wait_finished()
         dm.stop()
         out[name] = score(episodes(log), second_cries, hours)
         out[name]["models_adapted"] = s.get("models_adapted", [])
+        if name == "before":
+            shutil.copy(log, shipped_log)
     return out
 
 
@@ -164,6 +200,11 @@ def main():
     ap.add_argument("--nights", default="1,2,3")
     ap.add_argument("--adapt-seeds", default="1,2")
     ap.add_argument("--evaluate", action="store_true", help="also compute crymodel adapt's held-out figures")
+    ap.add_argument("--adapt-args", default="", help="extra crymodel adapt options (settings chosen on night 1)")
+    ap.add_argument("--reuse-labels", action="store_true",
+                    help="reuse a night's labelled first half and shipped second-half replay from an earlier run")
+    ap.add_argument("--prepare-only", action="store_true",
+                    help="only build the nights, label the first halves and replay the second halves with the shipped models")
     ap.add_argument("--work", default="/tmp/babymonitor-adaptation-sim")
     args = ap.parse_args()
     if not os.path.isdir(args.cries) or not os.path.isdir(args.others):
@@ -175,6 +216,9 @@ def main():
             r = one(args, ns, s, args.work)
             print(json.dumps(r), flush=True)
             results.append(r)
+
+    if args.prepare_only:
+        return
 
     def summary(key, field):
         v = [r[key][field] for r in results if r[key][field] is not None]

@@ -93,13 +93,18 @@ extension MonitorEvent {
         ])
     }
 
-    /// The models in use from now on; `adapted` says which came from `[models] adapted_dir`.
-    public static func modelsLoaded(reason: String, models: [(String, String)], adapted: [String], tAudio: Double) -> MonitorEvent {
-        MonitorEvent(type: Kind.modelsLoaded, tAudio: tAudio, fields: [
+    /// The models in use from now on; `adapted` says which came from `[models] adapted_dir`;
+    /// `onThreshold` the detector's on-threshold of p(cry) from now on (an adapted detector's
+    /// own, else `[detector] on_threshold`; absent without a learned detector).
+    public static func modelsLoaded(reason: String, models: [(String, String)], adapted: [String], onThreshold: Double? = nil,
+                                    tAudio: Double) -> MonitorEvent {
+        var fields: [(String, JSONValue)] = [
             ("reason", .string(reason)),
             ("models", .object(models.map { ($0.0, JSONValue.string($0.1)) })),
             ("adapted", .array(adapted.map(JSONValue.string))),
-        ])
+        ]
+        if let onThreshold { fields.append(("on_threshold", .number((onThreshold * 1e6).rounded() / 1e6))) }
+        return MonitorEvent(type: Kind.modelsLoaded, tAudio: tAudio, fields: fields)
     }
 
     /// A model file refused (`path`, what is wrong); the models in use are kept.

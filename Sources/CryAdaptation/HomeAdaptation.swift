@@ -21,6 +21,14 @@ public struct HomeAdaptation {
         public var skipped: String?
         public var seconds = 0.0
         public var heldOutSeconds = 0.0
+        /// Detector: the adapted model's own on-threshold (nil: it runs at the configured one),
+        /// and how many labelled cries / false alarms (not-cry) still alarm at it, shipped (at
+        /// the options' threshold) and adapted (at its own), on the episodes it learnt from.
+        public var onThreshold: Float?
+        public var alarmsBefore: [String: (right: Int, total: Int)] = [:]
+        public var alarmsAfter: [String: (right: Int, total: Int)] = [:]
+        /// Detector: each labelled episode's alarm score under the adapted model, per class.
+        public var alarmScores: [String: [Float]] = [:]
     }
 
     public var options: AdaptationOptions
@@ -59,8 +67,24 @@ public struct HomeAdaptation {
         let started = Date()
         progress("\(role.rawValue): adapting on \(items.count) episodes (\(options.steps) steps)")
         let adapted = adapter.fineTune(episodes: items, rehearsal: fit)
+        let point = role == .detector ? operatingPoint(adapter, adapted, items) : nil
+        report.onThreshold = point
+        if role == .detector {
+            // How the labelled episodes themselves are decided: an alarm (right for a cry,
+            // wrong for a not-cry) at each model's operating point.
+            let at = adapterAt(adapter, point)
+            for item in items {
+                let name = base.configuration.classes[item.target]
+                report.alarmsBefore[name, default: (0, 0)].total += 1
+                report.alarmsAfter[name, default: (0, 0)].total += 1
+                if adapter.decide(base, item) == item.target { report.alarmsBefore[name]!.right += 1 }
+                if at.decide(adapted, item) == item.target { report.alarmsAfter[name]!.right += 1 }
+                report.alarmScores[name, default: []].append(adapter.alarmScore(adapted, item))
+            }
+        }
         report.rehearsalBefore = adapter.uar(base, check)
-        report.rehearsalAfter = adapter.uar(adapted, check)
+        // The adapted model is checked where it will run: at its own operating point.
+        report.rehearsalAfter = adapter.uar(adapted, check, onThreshold: point)
         report.seconds = Date().timeIntervalSince(started)
 
         if evaluate && items.count >= 2 {
@@ -73,12 +97,13 @@ public struct HomeAdaptation {
                 let train = items.indices.filter { $0 % k != f }.map { items[$0] }
                 let test = items.indices.filter { $0 % k == f }.map { items[$0] }
                 let model = adapter.fineTune(episodes: train, rehearsal: fit)
+                let at = adapterAt(adapter, role == .detector ? operatingPoint(adapter, model, train) : nil)
                 for item in test {
                     let name = base.configuration.classes[item.target]
                     report.heldOutBefore[name, default: (0, 0)].total += 1
                     report.heldOutAfter[name, default: (0, 0)].total += 1
                     if adapter.decide(base, item) == item.target { report.heldOutBefore[name]!.right += 1 }
-                    if adapter.decide(model, item) == item.target { report.heldOutAfter[name]!.right += 1 }
+                    if at.decide(model, item) == item.target { report.heldOutAfter[name]!.right += 1 }
                 }
             }
             report.heldOutSeconds = Date().timeIntervalSince(heldOutStart)
@@ -99,6 +124,9 @@ public struct HomeAdaptation {
         out.extras["adapted_with"] = "crymodel adapt: steps \(options.steps), batch \(options.batch), lr \(options.learningRate), anchor \(options.anchor), seed \(options.seed)"
         out.extras["adapted_rehearsal_uar"] = "\(fmt(report.rehearsalBefore)) -> \(fmt(report.rehearsalAfter))"
         out.extras["adapted_at"] = ISO8601DateFormatter().string(from: Date())
+        out.extras["adapted_layers"] = options.layers.rawValue
+        out.extras[CryModelFile.onThresholdKey] = nil
+        if let point { out.extras[CryModelFile.onThresholdKey] = String(format: "%.6f", point) }
         try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
         let final = outDir + "/\(role.rawValue).safetensors"
         let temp = outDir + "/.\(role.rawValue).safetensors.tmp"
@@ -110,6 +138,22 @@ public struct HomeAdaptation {
         }
         report.written = final
         return report
+    }
+}
+
+extension HomeAdaptation {
+    /// The detector's per-home operating point on `items` (nil when off or without a cry).
+    func operatingPoint(_ adapter: ModelAdapter, _ model: CryModelFile, _ items: [AdaptationItem]) -> Float? {
+        guard options.operatingPoint else { return nil }
+        let cries = items.filter { $0.target == adapter.cryIndex }.map { adapter.alarmScore(model, $0) }
+        return ModelAdapter.operatingPoint(cryScores: cries, margin: options.thresholdMargin)
+    }
+
+    func adapterAt(_ adapter: ModelAdapter, _ onThreshold: Float?) -> ModelAdapter {
+        guard let onThreshold else { return adapter }
+        var o = adapter.options
+        o.onThreshold = onThreshold
+        return ModelAdapter(role: adapter.role, base: adapter.base, options: o)
     }
 }
 

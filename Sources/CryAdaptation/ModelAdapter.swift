@@ -19,11 +19,12 @@ import Features
 /// streaming detector decides on every frame. Cause crops start at the onset and carry the
 /// loss at their last frame, as the cause model was trained.
 public struct AdaptationOptions: Sendable {
-    // Chosen on the first simulated night (docs/adaptation.md): larger steps shifted the
-    // detector's calibration below its 0.97 operating point and lost cries.
+    // Chosen on the first simulated night (docs/adaptation.md). Larger steps move the
+    // detector's calibration (its cries fall below the shipped 0.97 operating point), which
+    // the per-home operating point below absorbs.
     public var steps = 60
     public var batch = 16
-    public var learningRate: Float = 3e-5
+    public var learningRate: Float = 1e-4
     public var anchor: Float = 1
     public var warmupFrames = 30
     public var maxCropFrames = 200
@@ -35,8 +36,29 @@ public struct AdaptationOptions: Sendable {
     public var onThreshold: Float = 0.97
     public var confirmFrames = 15
     public var seed: UInt64 = 1
+    /// Which weights move: all of them, or only the head (dense and softmax layers) over
+    /// frozen recurrent layers.
+    public var layers: AdaptedLayers = .all
+    /// Detector: record a per-home operating point (metadata `on_threshold`) chosen on the
+    /// labelled episodes, `thresholdMargin` (in logit units) below the weakest labelled cry.
+    public var operatingPoint = true
+    public var thresholdMargin: Float = 0
 
     public init() {}
+}
+
+/// The weights an adaptation may change.
+public enum AdaptedLayers: String, Sendable, CaseIterable {
+    case all
+    /// dense* and softmax tensors; the recurrent layers keep the shipped weights.
+    case head
+
+    public func trains(_ tensor: TensorSpec) -> Bool {
+        switch self {
+        case .all: return true
+        case .head: return tensor.name.hasPrefix("dense") || tensor.name.hasPrefix("softmax")
+        }
+    }
 }
 
 /// One labelled sequence for training or scoring (normalised features).
@@ -122,6 +144,12 @@ public struct ModelAdapter: Sendable {
         var network = base.network
         var adam = AdamOptimizer(parameterCount: theta0.count, learningRate: options.learningRate, weightDecay: 0)
         var grads = CryNetworkGradients<Float>(layout: network.layout)
+        // 1 where a weight may move, 0 where it is frozen (its gradient is dropped, so Adam
+        // never moves it and the anchor term stays 0).
+        var trainable = [Float](repeating: 0, count: theta0.count)
+        for t in network.layout.tensors where options.layers.trains(t) {
+            for i in t.offset..<(t.offset + t.count) { trainable[i] = 1 }
+        }
         // Balanced over the episodes' targets (a home labels far more false alarms than cries).
         let byTarget = Dictionary(grouping: episodes.indices, by: { episodes[$0].target })
         let targets = byTarget.keys.sorted()
@@ -147,7 +175,7 @@ public struct ModelAdapter: Sendable {
             var g = grads.values
             let scale = 1 / Float(count)
             network.parameters.withUnsafeBufferPointer { p in
-                for i in g.indices { g[i] = g[i] * scale + options.anchor * (p[i] - theta0[i]) }
+                for i in g.indices { g[i] = (g[i] * scale + options.anchor * (p[i] - theta0[i])) * trainable[i] }
             }
             adam.update(parameters: &network.parameters, gradients: g)
         }
@@ -211,12 +239,46 @@ public struct ModelAdapter: Sendable {
         }
     }
 
-    /// Unweighted average recall of `model`'s decisions over `items`, over the classes present.
-    public func uar(_ model: CryModelFile, _ items: [AdaptationItem]) -> Double {
+    /// Detector: the highest on-threshold at which the streaming detector would still alarm
+    /// on the item, max over t of min(p(cry) over the `confirmFrames` frames ending at t)
+    /// (0 for an item shorter than that).
+    public func alarmScore(_ model: CryModelFile, _ item: AdaptationItem) -> Float {
+        let trace = model.network.forward(frames: item.values, frameCount: item.frameCount)
+        let k = options.confirmFrames
+        guard item.frameCount >= k else { return 0 }
+        var p = [Float](repeating: 0, count: item.frameCount)
+        for t in 0..<item.frameCount { p[t] = trace.posteriors(at: t)[trace.posteriors(at: t).startIndex + cryIndex] }
+        var best: Float = 0
+        for t in (k - 1)..<item.frameCount {
+            var low: Float = 1
+            for u in (t - k + 1)...t { low = min(low, p[u]) }
+            best = max(best, low)
+        }
+        return best
+    }
+
+    /// The per-home operating point from the alarm scores of the labelled cries: the margin
+    /// (logit units) below the weakest one, so that every labelled cry still alarms; nil
+    /// without a labelled cry.
+    ///
+    ///     logit(on) = min over labelled cries c of logit(score_c) - margin
+    public static func operatingPoint(cryScores: [Float], margin: Float) -> Float? {
+        guard let weakest = cryScores.min() else { return nil }
+        let s = min(max(weakest, 1e-6), 1 - 1e-6)
+        let z = log(s / (1 - s)) - margin
+        let on = 1 / (1 + exp(-z))
+        return min(max(on, 0.5), 0.9999)
+    }
+
+    /// Unweighted average recall of `model`'s decisions over `items`, over the classes present
+    /// (detector: at `onThreshold` when given, else the options' one).
+    public func uar(_ model: CryModelFile, _ items: [AdaptationItem], onThreshold: Float? = nil) -> Double {
+        var adapter = self
+        if let onThreshold { adapter = ModelAdapter(role: role, base: base, options: { var o = options; o.onThreshold = onThreshold; return o }()) }
         var hit: [Int: Int] = [:], total: [Int: Int] = [:]
         for item in items {
             total[item.target, default: 0] += 1
-            if decide(model, item) == item.target { hit[item.target, default: 0] += 1 }
+            if adapter.decide(model, item) == item.target { hit[item.target, default: 0] += 1 }
         }
         guard !total.isEmpty else { return 0 }
         return total.keys.map { Double(hit[$0] ?? 0) / Double(total[$0]!) }.reduce(0, +) / Double(total.count)

@@ -24,7 +24,7 @@ public protocol CryProbabilityModel: AnyObject {
 public final class CryDetector {
     public enum Mode: String, Sendable { case learned, energyOnly }
 
-    public let configuration: DetectorConfiguration
+    public private(set) var configuration: DetectorConfiguration
     public let mode: Mode
     /// Which feature carries the frame level, and the factor to dB (the front end's
     /// `log_rms` is log10 of the RMS: 20 dB per unit).
@@ -104,6 +104,17 @@ public final class CryDetector {
         precondition(mode == .learned, "an energy-only detector has no learned stage")
         model.reset()
         stage2 = model
+    }
+
+    /// Changes the segmenter's on/off thresholds between frames (an adapted model that records
+    /// its own operating point); the gate, the learned stage and the segmenter's state go on.
+    public func setThresholds(on: Float, off: Float) throws {
+        var c = configuration
+        c.onThreshold = on
+        c.offThreshold = off
+        try c.validate()
+        configuration = c
+        segmenter.setThresholds(on: on, off: off)
     }
 
     /// End of stream: closes the running episode.

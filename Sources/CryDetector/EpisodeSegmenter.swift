@@ -46,7 +46,7 @@ public enum EpisodeEvent: Sendable, Equatable {
 /// `EpisodeSegmenter.episodes(probabilities:gate:configuration:)` applies the same rules
 /// to a whole array in separate passes; tests check both agree.
 public struct EpisodeSegmenter: Sendable {
-    let on: Float, off: Float
+    private(set) var on: Float, off: Float
     let confirm: Int, hangover: Int, minimumLength: Int, mergeGap: Int, lookback: Int
 
     /// Index of the next frame.
@@ -73,6 +73,13 @@ public struct EpisodeSegmenter: Sendable {
         minimumLength = c.minimumEpisodeFrames
         mergeGap = c.mergeGapFrames
         lookback = c.onsetLookbackFrames
+    }
+
+    /// New thresholds from the next frame on (a model with its own operating point swapped in
+    /// between frames); the running counts go on. The caller checks 0 <= off <= on <= 1.
+    public mutating func setThresholds(on: Float, off: Float) {
+        self.on = on
+        self.off = off
     }
 
     /// Whether an episode has been announced with `.started` and not yet `.ended`.

@@ -39,3 +39,20 @@ extension CryModelFile {
         return network.forward(frames: normalised(features), frameCount: features.frameCount)
     }
 }
+
+extension CryModelFile {
+    /// Metadata key of a detector's own operating point: the on-threshold of p(cry) that
+    /// `crymodel adapt` chose for an adapted detector on the home's labelled episodes. The
+    /// daemon uses it instead of `[detector] on_threshold` when it runs that adapted model.
+    public static let onThresholdKey = "on_threshold"
+
+    /// The operating point recorded in the metadata, nil when there is none; an error naming
+    /// the problem when the value is not a number in (0, 1].
+    public func recordedOnThreshold(path: String) throws(ModelFileError) -> Float? {
+        guard let text = extras[Self.onThresholdKey] else { return nil }
+        guard let v = Float(text), v.isFinite, v > 0, v <= 1 else {
+            throw ModelFileError(path: path, problem: "metadata \(Self.onThresholdKey) '\(text)' is not a number in (0, 1]")
+        }
+        return v
+    }
+}

@@ -46,7 +46,8 @@ public final class CryPipeline: AudioPipeline {
     private let current: Locked<(ModelSet, [(String, String)])>
     /// Models loaded and checked, waiting for the processing thread to swap them in.
     private let pending = Locked<(ModelSet, String)?>(nil)
-    private let detectorConfiguration: DetectorConfiguration
+    /// The configured detector settings (`[detector]`), before a model's own operating point.
+    private let configuredDetector: DetectorConfiguration
 
     private let extractor: FeatureExtractor
     private var detector: CryDetector?
@@ -122,9 +123,10 @@ public final class CryPipeline: AudioPipeline {
         dc.hangoverSeconds = d.hangoverS
         dc.minimumEpisodeSeconds = d.minEpisodeS
         dc.mergeGapSeconds = d.mergeGapS
+        configuredDetector = dc
         do {
-            if let detectorModel, let path = set.detector?.path {
-                detector = try CryDetector(model: detectorModel, name: path, configuration: dc)
+            if let detectorModel, let entry = set.detector {
+                detector = try CryDetector(model: detectorModel, name: entry.path, configuration: Self.operatingPoint(dc, for: entry))
             } else if d.energyOnly {
                 detector = try CryDetector.make(modelPath: nil, energyOnly: true, configuration: dc, frontEnd: fe)
                 names.append(("detector", "energy-only"))
@@ -143,7 +145,6 @@ public final class CryPipeline: AudioPipeline {
         calibration = causeModel?.calibration
         minConfidence = Float(config.classifier.minConfidence)
         current = Locked((set, names))
-        detectorConfiguration = dc
 
         let framesPerSecond = Double(fe.sampleRate) / Double(fe.hopLength)
         firstDecisionFrames = max(1, Int((config.classifier.firstDecisionS * framesPerSecond).rounded()))
@@ -214,10 +215,14 @@ public final class CryPipeline: AudioPipeline {
     public func swapPendingModels(emit: (MonitorEvent) -> Void) {
         guard let (set, reason) = pending.withLock({ s -> (ModelSet, String)? in let v = s; s = nil; return v }) else { return }
         if let entry = set.detector {
+            let point = Self.operatingPoint(configuredDetector, for: entry)
             if let detector, detector.mode == .learned,
                let stage2 = try? DetectorModel(model: entry.model, name: entry.path) {
                 detector.replaceStage2(stage2)
-            } else if let d = try? CryDetector(model: entry.model, name: entry.path, configuration: detectorConfiguration) {
+                if detector.configuration.onThreshold != point.onThreshold || detector.configuration.offThreshold != point.offThreshold {
+                    try? detector.setThresholds(on: point.onThreshold, off: point.offThreshold)
+                }
+            } else if let d = try? CryDetector(model: entry.model, name: entry.path, configuration: point) {
                 detector = d
             }
         }
@@ -235,7 +240,27 @@ public final class CryPipeline: AudioPipeline {
             if set.detector == nil, let energy = c.1.first(where: { $0.0 == "detector" }) { names.insert(energy, at: 0) }
             c = (set, names)
         }
-        emit(.modelsLoaded(reason: reason, models: modelNames, adapted: set.adaptedRoles, tAudio: seconds(framesProcessed)))
+        emit(.modelsLoaded(reason: reason, models: modelNames, adapted: set.adaptedRoles, onThreshold: detectorOnThreshold,
+                           tAudio: seconds(framesProcessed)))
+    }
+
+    /// The detector settings for a model: an adapted detector that records its own
+    /// on-threshold (metadata `on_threshold`, chosen by `crymodel adapt` on the home's labels)
+    /// runs at it, the off-threshold lowered to it if need be; any other model runs at the
+    /// configured `[detector] on_threshold`.
+    /// The learned detector's on-threshold for the models in use (any thread), nil without one.
+    public var detectorOnThreshold: Double? {
+        guard let entry = models.detector else { return nil }
+        return Double(Self.operatingPoint(configuredDetector, for: entry).onThreshold)
+    }
+
+    static func operatingPoint(_ configured: DetectorConfiguration, for entry: ModelSet.Entry) -> DetectorConfiguration {
+        var c = configured
+        if entry.adapted, let on = try? entry.model.recordedOnThreshold(path: entry.path) {
+            c.onThreshold = on
+            c.offThreshold = min(c.offThreshold, on)
+        }
+        return c
     }
 
     private func seconds(_ frame: Int) -> Double { frontEnd.frameStartTime(frame) }

@@ -173,7 +173,8 @@ public final class Daemon: @unchecked Sendable {
             publisher.publish(.modelError(role: r.role, path: r.path, error: r.problem))
         }
         if !pipeline.adaptedRoles.isEmpty {
-            publisher.publish(.modelsLoaded(reason: "start", models: pipeline.modelNames, adapted: pipeline.adaptedRoles, tAudio: 0))
+            publisher.publish(.modelsLoaded(reason: "start", models: pipeline.modelNames, adapted: pipeline.adaptedRoles,
+                                                onThreshold: pipeline.detectorOnThreshold, tAudio: 0))
         }
         if let reason = pipeline.degradedReason {
             publisher.publish(.degraded(component: "detector", reason: reason))

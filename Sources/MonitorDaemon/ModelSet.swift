@@ -133,6 +133,7 @@ public struct ModelSet: @unchecked Sendable {
         let c = model.configuration
         if role == "detector" {
             do { _ = try DetectorModel(model: model, name: path) } catch { return "\(error)" }
+            do { _ = try model.recordedOnThreshold(path: path) } catch { return error.description }
         } else {
             guard c.task == .cause else {
                 return "\(path): model task is '\(c.task.rawValue)', expected a cause model"

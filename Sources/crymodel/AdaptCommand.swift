@@ -35,6 +35,14 @@ struct AdaptCommand: ParsableCommand {
     var anchor: Float = AdaptationOptions().anchor
     @Option(name: .customLong("max-drop"), help: "Refuse a model whose rehearsal-check UAR is this much below the shipped one's.")
     var maxDrop = AdaptationOptions().maxDrop
+    @Option(help: "Weights to adapt: all, or head (dense and softmax layers; the recurrent layers stay as shipped).")
+    var layers: String = AdaptationOptions().layers.rawValue
+    @Option(name: .customLong("threshold-margin"),
+            help: "Detector: its own on-threshold this far (logit units) below the weakest labelled cry's alarm score.")
+    var thresholdMargin: Float = AdaptationOptions().thresholdMargin
+    @Flag(name: .customLong("no-operating-point"),
+          help: "Detector: record no on-threshold of its own (the daemon keeps [detector] on_threshold).")
+    var noOperatingPoint = false
     @Option(help: "Held-out figures: 0 leaves one episode out at a time; K uses K folds of episodes.") var folds = 0
     @Flag(name: .customLong("no-evaluate"), help: "Skip the held-out figures (the adaptation alone).") var noEvaluate = false
     @Option(help: "Seed for crops and batches.") var seed: UInt64 = 1
@@ -45,6 +53,10 @@ struct AdaptCommand: ParsableCommand {
         guard batch >= 2 else { throw ValidationError("--batch must be at least 2, got \(batch)") }
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive, got \(lr)") }
         guard anchor >= 0, anchor.isFinite else { throw ValidationError("--anchor must be 0 or more, got \(anchor)") }
+        guard AdaptedLayers(rawValue: layers) != nil else {
+            throw ValidationError("--layers must be one of \(AdaptedLayers.allCases.map(\.rawValue).joined(separator: ", ")), got '\(layers)'")
+        }
+        guard thresholdMargin >= 0, thresholdMargin.isFinite else { throw ValidationError("--threshold-margin must be 0 or more, got \(thresholdMargin)") }
         guard folds >= 0 else { throw ValidationError("--folds must be 0 or more, got \(folds)") }
     }
 
@@ -56,6 +68,9 @@ struct AdaptCommand: ParsableCommand {
         options.anchor = anchor
         options.maxDrop = maxDrop
         options.seed = seed
+        options.layers = AdaptedLayers(rawValue: layers) ?? .all
+        options.thresholdMargin = thresholdMargin
+        options.operatingPoint = !noOperatingPoint
         let started = Date()
         let quiet = json
         func progress(_ s: String) { if !quiet { var e = StandardError(); print("crymodel adapt: \(s)", to: &e) } }
@@ -105,6 +120,16 @@ struct AdaptCommand: ParsableCommand {
             lines.append("")
             lines.append("\(r.role.rawValue): \(r.episodes) episodes (" + r.perClass.keys.sorted().map { "\($0) \(r.perClass[$0]!)" }.joined(separator: ", ") + ")")
             if let s = r.skipped { lines.append("  not adapted: \(s)"); continue }
+            if r.role == .detector {
+                lines.append("  operating point: " + (r.onThreshold.map { "on_threshold \(String(format: "%.4f", $0)) (its own)" } ?? "the configured on_threshold"))
+                lines.append("  labelled episodes decided right / total, shipped -> adapted (at its operating point):")
+                for name in r.alarmsBefore.keys.sorted() {
+                    lines.append("    \(name): \(rate(r.alarmsBefore[name])) -> \(rate(r.alarmsAfter[name]))")
+                }
+                for name in r.alarmScores.keys.sorted() {
+                    lines.append("  alarm scores, \(name): " + r.alarmScores[name]!.sorted().map { String(format: "%.4f", $0) }.joined(separator: " "))
+                }
+            }
             lines.append("  rehearsal check UAR: shipped \(fmt3(r.rehearsalBefore)), adapted \(fmt3(r.rehearsalAfter))")
             if r.heldOutFolds > 0 {
                 let kind = r.heldOutFolds == r.episodes ? "leave-one-episode-out" : "\(r.heldOutFolds) folds of episodes"
@@ -135,6 +160,8 @@ struct AdaptCommand: ParsableCommand {
         let roles = reports.map { r in
             "\"\(r.role.rawValue)\":{\"episodes\":\(r.episodes),\"per_class\":{" + r.perClass.keys.sorted().map { "\"\($0)\":\(r.perClass[$0]!)" }.joined(separator: ",")
                 + "},\"rehearsal_uar_before\":\(fmt3(r.rehearsalBefore)),\"rehearsal_uar_after\":\(fmt3(r.rehearsalAfter))"
+                + ",\"on_threshold\":\(r.onThreshold.map { String(format: "%.6f", $0) } ?? "null")"
+                + ",\"labelled_before\":\(counts(r.alarmsBefore)),\"labelled_after\":\(counts(r.alarmsAfter))"
                 + ",\"held_out_folds\":\(r.heldOutFolds),\"held_out_before\":\(counts(r.heldOutBefore)),\"held_out_after\":\(counts(r.heldOutAfter))"
                 + ",\"seconds\":\(fmt1(r.seconds)),\"held_out_seconds\":\(fmt1(r.heldOutSeconds))"
                 + ",\"written\":\(str(r.written)),\"refused\":\(str(r.refusal)),\"skipped\":\(str(r.skipped))}"

@@ -167,6 +167,89 @@ import Features
         #expect(q.terminationStatus == 65)
     }
 
+    /// `--layers head`: only the dense and softmax weights move; every recurrent weight is
+    /// bit for bit the shipped one, and the file says so.
+    @Test func headOnlyAdaptationLeavesTheRecurrentLayersUnchanged() throws {
+        let dir = Self.tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/episodes", withIntermediateDirectories: true)
+        try Self.writeEpisodes(dir + "/episodes", [(true, ["cry"]), (false, ["not-cry"]), (false, ["not-cry"])])
+        let episodes = try LabelledEpisode.load(directory: dir + "/episodes", frontEnd: try Self.frontEnd())
+        let sample = try RehearsalSample.load(path: Self.models + "/rehearsal.safetensors")
+        var o = Self.options(steps: 4)
+        o.layers = .head
+        o.learningRate = 1e-3
+        let report = try HomeAdaptation(options: o, folds: 0, evaluate: false)
+            .run(role: .detector, basePath: Self.models + "/detector.safetensors", episodes: episodes, sample: sample,
+                 outDir: dir + "/out", progress: { _ in })
+        #expect(report.written != nil, "\(report.refusal ?? "")")
+        let adapted = try CryModelFile.load(path: dir + "/out/detector.safetensors")
+        let base = try CryModelFile.load(path: Self.models + "/detector.safetensors")
+        #expect(adapted.extras["adapted_layers"] == "head")
+        var headMoved = false
+        for t in base.network.layout.tensors {
+            let a = adapted.network.parameters[t.offset..<(t.offset + t.count)]
+            let b = base.network.parameters[t.offset..<(t.offset + t.count)]
+            if AdaptedLayers.head.trains(t) {
+                if a != b { headMoved = true }
+            } else {
+                #expect(a == b, "\(t.name) moved")
+            }
+        }
+        #expect(headMoved)
+        #expect(base.network.layout.tensors.contains { !AdaptedLayers.head.trains($0) })
+    }
+
+    /// The per-home operating point: a logit margin below the weakest labelled cry, so every
+    /// labelled cry still alarms at it; recorded as `on_threshold`; none without a cry.
+    @Test func operatingPointKeepsTheLabelledCriesAndIsRecorded() throws {
+        // logit(0.99) - 1 = 3.595 -> 0.97326
+        let on = try #require(ModelAdapter.operatingPoint(cryScores: [0.999, 0.99, 0.9995], margin: 1))
+        #expect(abs(on - 0.97326) < 1e-4)
+        #expect(ModelAdapter.operatingPoint(cryScores: [], margin: 1) == nil)
+        #expect(ModelAdapter.operatingPoint(cryScores: [1, 1], margin: 0)! <= 0.9999)
+        #expect(ModelAdapter.operatingPoint(cryScores: [0.01], margin: 1)! >= 0.5)
+
+        let dir = Self.tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/episodes", withIntermediateDirectories: true)
+        try Self.writeEpisodes(dir + "/episodes", [(true, ["cry"]), (true, ["hungry"]), (false, ["not-cry"])])
+        let episodes = try LabelledEpisode.load(directory: dir + "/episodes", frontEnd: try Self.frontEnd())
+        let sample = try RehearsalSample.load(path: Self.models + "/rehearsal.safetensors")
+        var o = Self.options(steps: 2)
+        o.maxDrop = 1     // this test is about the threshold, not the check
+        let report = try HomeAdaptation(options: o, folds: 0, evaluate: false)
+            .run(role: .detector, basePath: Self.models + "/detector.safetensors", episodes: episodes, sample: sample,
+                 outDir: dir + "/out", progress: { _ in })
+        let point = try #require(report.onThreshold)
+        let adapted = try CryModelFile.load(path: dir + "/out/detector.safetensors")
+        #expect(try adapted.recordedOnThreshold(path: "x") == Float(String(format: "%.6f", point)))
+        // Every labelled cry alarms at the recorded point (the synthetic cries may not reach 0.97).
+        let adapter = ModelAdapter(role: .detector, base: adapted, options: { var x = o; x.onThreshold = point; return x }())
+        for item in adapter.items(episodes) where item.target == adapter.cryIndex {
+            #expect(adapter.alarmScore(adapted, item) >= point)
+            #expect(adapter.decide(adapted, item) == adapter.cryIndex)
+        }
+        #expect(report.alarmsAfter["cry"]?.right == 2 && report.alarmsAfter["cry"]?.total == 2)
+
+        // Off: no on_threshold in the file (the daemon keeps the configured one).
+        o.operatingPoint = false
+        _ = try HomeAdaptation(options: o, folds: 0, evaluate: false)
+            .run(role: .detector, basePath: Self.models + "/detector.safetensors", episodes: episodes, sample: sample,
+                 outDir: dir + "/off", progress: { _ in })
+        #expect(try CryModelFile.load(path: dir + "/off/detector.safetensors").extras["on_threshold"] == nil)
+    }
+
+    /// A malformed recorded operating point is an error naming it.
+    @Test func aMalformedOnThresholdIsAnError() throws {
+        var model = try CryModelFile.load(path: Self.models + "/detector.safetensors")
+        #expect(try model.recordedOnThreshold(path: "m") == nil || model.extras["on_threshold"] != nil)
+        for bad in ["abc", "1.5", "0", "-0.2", "nan"] {
+            model.extras["on_threshold"] = bad
+            #expect(throws: ModelFileError.self) { try model.recordedOnThreshold(path: "m") }
+        }
+        model.extras["on_threshold"] = "0.990000"
+        #expect(try model.recordedOnThreshold(path: "m") == 0.99)
+    }
+
     static let productsDirectory: String = {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()

@@ -159,3 +159,23 @@ func episodes(_ p: [Float], gate: [Bool]? = nil, _ c: DetectorConfiguration) -> 
         #expect(total > 500 && merged > 10, "random sequences exercise the rules: \(total) episodes, \(merged) late")
     }
 }
+
+/// An adapted detector's own operating point swapped in between frames: the same
+/// probabilities give no episode at the old on-threshold and one at the new, and a
+/// configuration that breaks off <= on is refused by the detector.
+@Test func thresholdsChangedBetweenFramesTakeEffect() throws {
+    let c = frameConfig(on: 0.97, off: 0.3, confirm: 3)
+    var seg = EpisodeSegmenter(configuration: c)
+    var started = 0
+    for _ in 0..<20 { seg.process(probability: 0.95, gateOpen: true) { if case .started = $0 { started += 1 } } }
+    #expect(started == 0)
+    seg.setThresholds(on: 0.9, off: 0.3)
+    for _ in 0..<20 { seg.process(probability: 0.95, gateOpen: true) { if case .started = $0 { started += 1 } } }
+    #expect(started == 1)
+
+    let detector = try CryDetector(energyOnlyWith: c)
+    try detector.setThresholds(on: 0.9, off: 0.2)
+    #expect(detector.configuration.onThreshold == 0.9 && detector.configuration.offThreshold == 0.2)
+    #expect(throws: (any Error).self) { try detector.setThresholds(on: 0.5, off: 0.6) }
+    #expect(detector.configuration.onThreshold == 0.9)
+}

@@ -99,6 +99,59 @@ import CryModel
         #expect(Integration.terminate(run) == 0)
     }
 
+    /// An adapted detector that records its own operating point (metadata `on_threshold`,
+    /// written by `crymodel adapt`) runs at it, at start and after a reload; a malformed one
+    /// is refused and the detector in use kept; the configured detector runs at the
+    /// configured `[detector] on_threshold` again once the adapted one is gone.
+    @Test func anAdaptedDetectorRunsAtItsOwnOnThreshold() throws {
+        let dir = makeTempDirectory("bmrl"); defer { removeTree(dir) }
+        let wav = dir + "/tone.wav", log = dir + "/events.jsonl", sock = dir + "/control.sock"
+        let adapted = dir + "/adapted"
+        try DaemonProcessTests.writeTone(wav, seconds: 3, rate: 8000)
+        func writeAdapted(_ onThreshold: String?) throws {
+            var model = try CryModelFile.load(path: Self.shippedModels + "/detector.safetensors")
+            model.extras["on_threshold"] = onThreshold
+            try FileManager.default.createDirectory(atPath: adapted, withIntermediateDirectories: true)
+            try model.write(to: adapted + "/detector.safetensors")
+        }
+        func lastLoaded() throws -> JSONValue? {
+            try DaemonProcessTests.events(log).last { $0["type"]?.stringValue == "models_loaded" }
+        }
+        try writeAdapted("0.930000")
+        let config = try Self.config(dir, extra: "[detector]\non_threshold = 0.96\n")
+        let run = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
+                                                "--keep-running", "--event-log", log, "--socket", sock], in: dir)
+        defer { run.stop() }
+        let client = try #require(Integration.client(sock), "\(run.errorText)")
+        #expect(waitUntil { (try? client.status().state) == "finished" })
+        #expect(try client.status().modelsAdapted == ["detector"])
+        var loaded = try #require(try lastLoaded())
+        #expect(loaded["reason"]?.stringValue == "start" && loaded["on_threshold"]?.doubleValue == 0.93, "\(loaded)")
+
+        // A changed file with another point: reload swaps it in at that point.
+        try writeAdapted("0.990000")
+        var (code, text) = try DaemonProcessTests.monitorctl(["--socket", sock, "reload"])
+        #expect(code == 0, "\(text)")
+        #expect(waitUntil { (try? lastLoaded())??["on_threshold"]?.doubleValue == 0.99 })
+
+        // Malformed: refused (exit 65, model_error naming on_threshold), the adapted one in use kept.
+        try writeAdapted("1.5")
+        (code, text) = try DaemonProcessTests.monitorctl(["--socket", sock, "reload"])
+        #expect(code == 65 && text.contains("on_threshold"), "\(text)")
+        let errors = try DaemonProcessTests.events(log).filter { $0["type"]?.stringValue == "model_error" }
+        #expect(errors.last?["error"]?.stringValue?.contains("on_threshold") == true)
+        #expect(try client.status().modelsAdapted == ["detector"])
+
+        // Gone: the configured detector at the configured threshold.
+        try FileManager.default.removeItem(atPath: adapted + "/detector.safetensors")
+        (code, text) = try DaemonProcessTests.monitorctl(["--socket", sock, "reload"])
+        #expect(code == 0, "\(text)")
+        #expect(waitUntil { (try? lastLoaded())??["on_threshold"]?.doubleValue == 0.96 })
+        loaded = try #require(try lastLoaded())
+        #expect(loaded["adapted"] == .array([]))
+        #expect(Integration.terminate(run) == 0)
+    }
+
     /// A cause model whose weights are NaN: it loads as a file, but must not run.
     static func nanCauseModel() throws -> Data {
         let path = makeTempDirectory("bmnan") + "/nan.safetensors"
