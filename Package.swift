@@ -37,6 +37,10 @@ let package = Package(
         // that reads or writes a file.
         .target(name: "FileSafety"),
 
+        // Named detached POSIX threads and a pthread-mutex-guarded value: what the daemon and
+        // the MQTT link used Foundation's Thread and NSLock for (issue 15: no full Foundation).
+        .target(name: "ThreadSupport"),
+
         // Stages.
         .target(name: "AudioIO", dependencies: ["CALSA", "CSoxr", "FileSafety"]),
         .target(name: "Features", dependencies: ["CFFTW"]),
@@ -48,9 +52,9 @@ let package = Package(
         .target(name: "NightReport", dependencies: ["ControlProtocol", "CZlib"]),
         .target(name: "CryAdaptation", dependencies: ["CryModel", "CryTraining", "Features", "AudioIO", "ControlProtocol"]),
         // MQTT: libmosquitto for the daemon's publisher and `monitorctl rooms`.
-        .target(name: "MQTTLink", dependencies: ["CMosquitto"]),
+        .target(name: "MQTTLink", dependencies: ["CMosquitto", "ThreadSupport"]),
         .target(name: "MonitorDaemon", dependencies: [
-            "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol", "FileSafety", "MQTTLink",
+            "AudioIO", "Features", "CryModel", "CryDetector", "ControlProtocol", "FileSafety", "MQTTLink", "ThreadSupport",
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -85,7 +89,7 @@ let package = Package(
         .testTarget(name: "CryTrainingTests", dependencies: ["CryTraining", "CryModel"]),
         .testTarget(name: "CryDetectorTests", dependencies: ["CryDetector", "CryModel", "Features"]),
         .testTarget(name: "CryAdaptationTests", dependencies: ["CryAdaptation", "CryModel", "Features", "AudioIO", "ControlProtocol"]),
-        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel", "NightReport", "FileSafety", "MQTTLink"]),
+        .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel", "NightReport", "FileSafety", "MQTTLink", "ThreadSupport"]),
         .testTarget(name: "NightReportTests", dependencies: ["NightReport", "ControlProtocol"]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,7 +2,15 @@
 import Glibc
 #endif
 import CMosquitto
+// FoundationEssentials where the toolchain has it: babymonitord and monitorctl link no
+// full Foundation (no ICU; issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch   // DispatchSemaphore
+import ThreadSupport
 
 /// What is needed to reach a broker: address, credentials, TLS. Shared by the daemon's
 /// publisher and `monitorctl rooms`.
@@ -55,6 +63,17 @@ public struct BrokerEndpoint: Sendable, Equatable {
             throw .invalid("\(text): port must be 1...65535, got \"\(portText)\"")
         }
         return (host, port)
+    }
+}
+
+extension BrokerEndpoint {
+    /// The password in a password file: its first line, without the newline (echo pw > file)
+    /// or a CR (a file written on Windows). Split on scalars: "\r\n" is one Character.
+    public static func password(fromFile data: Data) -> String {
+        var line = String(decoding: data, as: UTF8.self).unicodeScalars.prefix { $0 != "\n" }
+        while line.first == "\r" { line = line.dropFirst() }
+        while line.last == "\r" { line = line.dropLast() }
+        return String(String.UnicodeScalarView(line))
     }
 }
 
@@ -212,11 +231,10 @@ public final class MosquittoClient: @unchecked Sendable {
         mosquitto_disconnect(handle)
         let done = DispatchSemaphore(value: 0)
         let box = UnsafeHandle(handle)
-        let joiner = Thread {
+        DaemonThread.start(name: "mqtt-stop") {
             mosquitto_loop_stop(box.handle, false)
             done.signal()
         }
-        joiner.start()
         let ok = done.wait(timeout: .now() + timeoutSeconds) == .success
         if ok {
             loopRunning = false

@@ -1,7 +1,15 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+// FoundationEssentials where the toolchain has it: babymonitord and monitorctl link no
+// full Foundation (no ICU; issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch   // DispatchSemaphore
+import ThreadSupport
 
 /// One monitor on the broker, from its retained topics `<prefix>/<room>/...`.
 public struct RoomInfo: Sendable, Equatable {
@@ -39,20 +47,22 @@ public enum RoomDirectory {
     public static func scan(_ endpoint: BrokerEndpoint, prefix: String = "babymonitor",
                             timeoutSeconds: Double = 10) throws(RoomDirectoryError) -> [RoomInfo] {
         final class Scan: @unchecked Sendable {
-            // @unchecked: `lock` guards everything.
-            let lock = NSLock()
-            var rooms: [String: RoomInfo] = [:]
-            var failure: RoomDirectoryError?
-            var subscribed = false
-            var finished = false
+            // @unchecked: immutable; `state` is mutex-guarded, the semaphore is thread-safe.
+            struct State {
+                var rooms: [String: RoomInfo] = [:]
+                var failure: RoomDirectoryError?
+                var finished = false
+            }
+            let state = Locked(State())
             let done = DispatchSemaphore(value: 0)
             func finish(_ error: RoomDirectoryError? = nil) {
-                lock.lock()
-                defer { lock.unlock() }
-                guard !finished else { return }
-                finished = true
-                failure = error
-                done.signal()
+                let first = state.withLock { s -> Bool in
+                    guard !s.finished else { return false }
+                    s.finished = true
+                    s.failure = error
+                    return true
+                }
+                if first { done.signal() }
             }
         }
         let scan = Scan()
@@ -81,17 +91,17 @@ public enum RoomDirectory {
             guard parts.count >= 2, let level = parts.last else { return }
             let room = parts[parts.count - 2]
             let text = String(decoding: payload, as: UTF8.self)
-            scan.lock.lock()
-            defer { scan.lock.unlock() }
-            var info = scan.rooms[room] ?? RoomInfo(room: room)
-            switch level {
-            case "state": info.state = text.isEmpty ? nil : text
-            case "need": info.lastNeed = text.isEmpty ? nil : text
-            case "availability": info.availability = text.isEmpty ? nil : text
-            case "episodes_today": info.episodesToday = Int(text)
-            default: return
+            scan.state.withLock { s in
+                var info = s.rooms[room] ?? RoomInfo(room: room)
+                switch level {
+                case "state": info.state = text.isEmpty ? nil : text
+                case "need": info.lastNeed = text.isEmpty ? nil : text
+                case "availability": info.availability = text.isEmpty ? nil : text
+                case "episodes_today": info.episodesToday = Int(text)
+                default: return
+                }
+                s.rooms[room] = info
             }
-            scan.rooms[room] = info
         }
         callbacks.disconnected = { code in
             if code != 0 { scan.finish(.unreachable("\(address): connection lost: \(MosquittoClient.describe(code))")) }
@@ -124,22 +134,8 @@ public enum RoomDirectory {
         if waited == .timedOut {
             throw .timeout("\(address): no complete answer within \(Int(timeoutSeconds)) s")
         }
-        scan.lock.lock()
-        defer { scan.lock.unlock() }
-        if let failure = scan.failure { throw failure }
-        return scan.rooms.values.sorted { $0.room < $1.room }
-    }
-}
-
-/// A mutex-guarded value (this module stands alone; MonitorDaemon has its own).
-final class Locked<Value>: @unchecked Sendable {
-    // @unchecked: `lock` guards `value`.
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
+        let (failure, rooms) = scan.state.withLock { ($0.failure, $0.rooms) }
+        if let failure { throw failure }
+        return rooms.values.sorted { $0.room < $1.room }
     }
 }

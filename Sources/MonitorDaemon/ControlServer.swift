@@ -8,6 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Dispatch   // DispatchSemaphore
+import ThreadSupport
 import ControlProtocol
 
 /// What the control server asks the daemon for. Called on the server's thread; must not block

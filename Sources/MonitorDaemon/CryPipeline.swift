@@ -1,3 +1,4 @@
+import ThreadSupport
 import ControlProtocol
 import CryDetector
 import CryModel

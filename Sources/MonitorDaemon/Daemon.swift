@@ -8,6 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Dispatch   // DispatchSemaphore
+import ThreadSupport
 import Atomics
 import ControlProtocol
 import Logging

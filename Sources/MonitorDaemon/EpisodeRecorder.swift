@@ -8,6 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Dispatch   // DispatchSemaphore
+import ThreadSupport
 import ControlProtocol
 
 /// Keeps each cry episode's audio on the device, for the parents to label and the models

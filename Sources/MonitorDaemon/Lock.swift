@@ -2,27 +2,6 @@
 import Glibc
 #endif
 
-/// A pthread mutex guarding a value (Synchronization.Mutex needs macOS 15; this builds
-/// wherever the package does).
-public final class Locked<Value>: @unchecked Sendable {
-    // @unchecked: every access to `value` happens with `mutex` held.
-    private var mutex = pthread_mutex_t()
-    private var value: Value
-
-    public init(_ value: Value) {
-        self.value = value
-        pthread_mutex_init(&mutex, nil)
-    }
-
-    deinit { pthread_mutex_destroy(&mutex) }
-
-    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body(&value)
-    }
-}
-
 /// A self-pipe used to wake a thread blocked in poll(2) (eventfd does not import from
 /// Glibc): `signal()` never blocks (a full pipe already means "wake up"), `drain()` resets it.
 public final class Wakeup: @unchecked Sendable {

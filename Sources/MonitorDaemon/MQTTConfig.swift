@@ -1,7 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+// FoundationEssentials where the toolchain has it: babymonitord and monitorctl link no
+// full Foundation (no ICU; issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import MQTTLink
 
 /// A password read from a file: it never appears in descriptions, dumps or logs.
 public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -103,10 +110,7 @@ extension DaemonConfig.Reader {
                 let why = FileManager.default.fileExists(atPath: file) ? "cannot be read" : "does not exist"
                 throw fail("mqtt.password_file", "\(file) \(why)")
             }
-            // The first line; a trailing newline (echo pw > file) is not part of it.
-            let text = String(decoding: data, as: UTF8.self)
-            let password = String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-                .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+            let password = BrokerEndpoint.password(fromFile: data)
             guard !password.isEmpty else { throw fail("mqtt.password_file", "\(file) is empty") }
             m.password = Secret(password)
         }

@@ -1,7 +1,15 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+// FoundationEssentials where the toolchain has it: babymonitord and monitorctl link no
+// full Foundation (no ICU; issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch   // DispatchSemaphore
+import ThreadSupport
 import ControlProtocol
 import Logging
 import MQTTLink
@@ -129,12 +137,10 @@ public final class MQTTPublisher: @unchecked Sendable {
 
     /// Starts the sender thread (it creates the client and starts libmosquitto's thread).
     public func start() {
-        let t = Thread { [self] in
+        DaemonThread.start(name: "mqtt") { [self] in
             runSender()
             finished.signal()
         }
-        t.name = "mqtt"
-        t.start()
     }
 
     /// Sends what is queued (for at most `drainSeconds` when connected), then `offline`

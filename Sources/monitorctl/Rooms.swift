@@ -1,7 +1,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+// FoundationEssentials where the toolchain has it: monitorctl links no full Foundation.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ArgumentParser
 import ControlProtocol
 import MQTTLink
@@ -44,8 +49,7 @@ extension Monitorctl {
                     printError("monitorctl: --password-file \(passwordFile) cannot be read")
                     throw SysExit.failure
                 }
-                password = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                    .first.map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "\r")) }
+                password = BrokerEndpoint.password(fromFile: data)
             }
             let endpoint = BrokerEndpoint(host: address.host, port: address.port, username: username,
                                           password: password, tlsCAFile: tlsCAFile, keepaliveSeconds: 30)

@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import ThreadSupport
 import ControlProtocol
 @testable import MonitorDaemon
 

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 import AudioIO
+import ThreadSupport
 import ControlProtocol
 import FileSafety
 @testable import MonitorDaemon

@@ -4,6 +4,7 @@ import Glibc
 import Testing
 import Foundation
 import AudioIO
+import ThreadSupport
 import ControlProtocol
 import MQTTLink
 @testable import MonitorDaemon

@@ -7,9 +7,10 @@ import Darwin
 #endif
 
 /// A detached, named POSIX thread running `body`: what the daemon used Foundation's `Thread`
-/// for, without Foundation (FoundationEssentials has no `Thread`; the daemon links no ICU).
-enum DaemonThread {
-    static func start(name: String, _ body: @escaping @Sendable () -> Void) {
+/// for, without Foundation (FoundationEssentials has no `Thread`; babymonitord and monitorctl
+/// link no ICU). Shared by MonitorDaemon and MQTTLink.
+public enum DaemonThread {
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) {
         let box = Unmanaged.passRetained(ThreadBody(body, name: name)).toOpaque()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
