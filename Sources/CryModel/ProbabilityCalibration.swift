@@ -1,4 +1,14 @@
+// FoundationEssentials where the toolchain has it: no full Foundation in babymonitord (issue 15).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What a cause model's posteriors mean on babies it never heard.
 ///
@@ -61,11 +71,11 @@ public struct ProbabilityCalibration: Sendable, Equatable {
         precondition(p.count == classCount, "\(p.count) posteriors for a \(classCount)-class calibration")
         var z = [Double](repeating: 0, count: p.count)
         for k in p.indices {
-            z[k] = Foundation.log(max(Double(p[k]), Self.probabilityFloor)) / temperature + logPriorCorrection[k]
+            z[k] = log(max(Double(p[k]), Self.probabilityFloor)) / temperature + logPriorCorrection[k]
         }
         let m = z.max() ?? 0
         var sum = 0.0
-        for k in z.indices { z[k] = Foundation.exp(z[k] - m); sum += z[k] }
+        for k in z.indices { z[k] = exp(z[k] - m); sum += z[k] }
         return z.map { Float($0 / sum) }
     }
 
@@ -74,7 +84,7 @@ public struct ProbabilityCalibration: Sendable, Equatable {
     public func balancedDecision(_ q: [Float]) -> Int {
         var best = 0, bestScore = -Double.infinity
         for k in q.indices {
-            let score = Foundation.log(max(Double(q[k]), 1e-30)) - logPriorCorrection[k]
+            let score = log(max(Double(q[k]), 1e-30)) - logPriorCorrection[k]
             if score > bestScore { best = k; bestScore = score }
         }
         return best
@@ -84,41 +94,54 @@ public struct ProbabilityCalibration: Sendable, Equatable {
 
     /// `{"temperature":T,"log_prior_correction":[...],"prior":[...],"fitted_clips":n,"source":"..."}`
     public func metadataJSON() -> String {
-        let object: [String: Any] = [
-            "temperature": temperature, "log_prior_correction": logPriorCorrection, "prior": prior,
-            "fitted_clips": fittedClips, "source": source,
-        ]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        struct Stored: Encodable {
+            let temperature: Double, log_prior_correction: [Double], prior: [Double]
+            let fitted_clips: Int, source: String
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let stored = Stored(temperature: temperature, log_prior_correction: logPriorCorrection, prior: prior,
+                            fitted_clips: fittedClips, source: source)
+        let data = (try? encoder.encode(stored)) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 
     /// Parses `metadataJSON()`; `classCount` is the model's. The error names what is wrong.
     public init(metadataJSON text: String, classCount: Int) throws {
         struct Problem: Error, CustomStringConvertible { var description: String }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        guard case .object(let object)? = try? JSONDecoder().decode(HeaderJSON.self, from: Data(text.utf8)) else {
             throw Problem(description: "is not a JSON object")
         }
+        func number(_ value: HeaderJSON?) -> Double? {
+            switch value {
+            case .int(let i)?: return Double(i)
+            case .number(let d)?: return d
+            default: return nil
+            }
+        }
         func numbers(_ key: String) throws -> [Double] {
-            guard let list = object[key] as? [Any], list.count == classCount else {
+            guard case .array(let list)? = object[key], list.count == classCount else {
                 throw Problem(description: "\(key) is not a list of \(classCount) numbers")
             }
             return try list.map {
-                guard let n = $0 as? NSNumber, n.doubleValue.isFinite else {
+                guard let n = number($0), n.isFinite else {
                     throw Problem(description: "\(key) holds a non-number")
                 }
-                return n.doubleValue
+                return n
             }
         }
-        guard let t = (object["temperature"] as? NSNumber)?.doubleValue, t.isFinite, t > 0 else {
+        guard let t = number(object["temperature"]), t.isFinite, t > 0 else {
             throw Problem(description: "temperature is missing or not a positive number")
         }
         let b = try numbers("log_prior_correction"), prior = try numbers("prior")
         guard prior.allSatisfy({ $0 > 0 }), abs(prior.reduce(0, +) - 1) < 1e-3 else {
             throw Problem(description: "prior must be positive and sum to 1")
         }
-        self.init(temperature: t, logPriorCorrection: b, prior: prior,
-                  fittedClips: (object["fitted_clips"] as? NSNumber)?.intValue ?? 0,
-                  source: object["source"] as? String ?? "")
+        var fittedClips = 0
+        if case .int(let n)? = object["fitted_clips"] { fittedClips = n }
+        var source = ""
+        if case .string(let s)? = object["source"] { source = s }
+        self.init(temperature: t, logPriorCorrection: b, prior: prior, fittedClips: fittedClips, source: source)
     }
 }
 
