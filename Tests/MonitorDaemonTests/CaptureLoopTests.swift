@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import MonitorDaemon
+import ThreadSupport
 
 /// A capture device following a script: opens fail `failOpens` times, then reads deliver
 /// counter samples and the device is lost after `readsBeforeLoss` reads.

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import MonitorDaemon
+import ThreadSupport
 
 @Suite struct RingBufferTests {
     @Test func capacityRoundsUpToPowerOfTwo() {
