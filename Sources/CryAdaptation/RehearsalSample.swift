@@ -1,6 +1,7 @@
 import Foundation
 import AudioIO
 import Features
+import CryModel
 
 /// A compact sample of the shipped models' training material, as features, that adaptation
 /// rehearses so that it does not forget what the models knew (and on which it checks that
@@ -197,16 +198,10 @@ public enum AdaptationError: Error, CustomStringConvertible {
     }
 }
 
-/// SplitMix64: deterministic crops and batches for a seed.
-public struct AdaptationRandom: Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Deterministic crops and batches for a seed: the project's SplitMix64.
+public typealias AdaptationRandom = SplitMix64
+
+extension SplitMix64 {
+    /// An index in 0..<n (0 when n <= 1).
     public mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
 }
