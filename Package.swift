@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "AudioIOTests", dependencies: ["AudioIO"]),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "AudioIO"]),
         .testTarget(name: "CryModelTests", dependencies: ["CryModel", "Features"]),
-        .testTarget(name: "CryTrainingTests", dependencies: ["CryTraining", "CryModel"]),
+        .testTarget(name: "CryTrainingTests", dependencies: ["CryTraining", "CryModel", "AudioIO"]),
         .testTarget(name: "CryDetectorTests", dependencies: ["CryDetector", "CryModel", "Features"]),
         .testTarget(name: "CryAdaptationTests", dependencies: ["CryAdaptation", "CryModel", "Features", "AudioIO", "ControlProtocol"]),
         .testTarget(name: "MonitorDaemonTests", dependencies: ["MonitorDaemon", "ControlProtocol", "AudioIO", "CryModel", "NightReport", "FileSafety", "MQTTLink", "ThreadSupport"]),

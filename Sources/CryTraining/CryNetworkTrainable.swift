@@ -2,16 +2,20 @@ import CryModel
 
 /// `CryNetwork<Float>` as the trainer sees it: the model's whole-sequence forward pass and
 /// its BPTT (`accumulateGradients`, the attention over cached states included), with the
-/// loss = cross-entropy of the softmax at the last frame (the decision frame).
+/// loss = cross-entropy of the softmax at the last frame (the decision frame), or, with
+/// `ClipPooling.meanLogProbability`, the mean of every frame's cross-entropy.
 /// L2 is not applied here: the optimiser adds it, on the weight matrices only
 /// (`decayMask`), as the model's own `addL2` does.
 public struct CryNetworkTrainable: TrainableModel {
     public var network: CryNetwork<Float>
     private var frames: [Float] = []
     private var scratch: CryNetworkGradients<Float>
+    private var weights: [Float] = []
+    public var pooling: ClipPooling
 
-    public init(network: CryNetwork<Float>) {
+    public init(network: CryNetwork<Float>, pooling: ClipPooling = .lastFrame) {
         self.network = network
+        self.pooling = pooling
         scratch = CryNetworkGradients(layout: network.layout)
     }
 
@@ -39,7 +43,16 @@ public struct CryNetworkTrainable: TrainableModel {
         frames.append(contentsOf: sequence)
         let trace = network.forward(frames: frames, frameCount: frameCount)
         scratch.zero()
-        let loss = network.accumulateGradients(trace: trace, target: label, into: &scratch)
+        let loss: Float
+        switch pooling {
+        case .lastFrame:
+            loss = network.accumulateGradients(trace: trace, target: label, into: &scratch)
+        case .meanLogProbability:
+            // Every frame carries 1/T of the loss (ClipPooling).
+            weights.removeAll(keepingCapacity: true)
+            weights.append(contentsOf: repeatElement(1 / Float(frameCount), count: frameCount))
+            loss = network.accumulateGradients(trace: trace, target: label, frameWeights: weights, into: &scratch)
+        }
         scratch.values.withUnsafeBufferPointer { g in
             for i in 0..<g.count { gradient[i] += g[i] }
         }
@@ -49,6 +62,11 @@ public struct CryNetworkTrainable: TrainableModel {
     public mutating func posteriors(sequence: UnsafeBufferPointer<Float>, frameCount: Int) -> [Float] {
         frames.removeAll(keepingCapacity: true)
         frames.append(contentsOf: sequence)
-        return Array(network.forward(frames: frames, frameCount: frameCount).lastPosteriors)
+        let trace = network.forward(frames: frames, frameCount: frameCount)
+        switch pooling {
+        case .lastFrame: return Array(trace.lastPosteriors)
+        case .meanLogProbability:
+            return ClipPooling.meanLogPosteriors(trace.posteriors, frameCount: frameCount, classCount: trace.classCount)
+        }
     }
 }

@@ -16,8 +16,42 @@ public struct TrainingOptions: Sendable, Equatable {
     public var batchesPerEpoch: Int? = nil
     /// Threads computing gradients (the batch is split in this many contiguous parts).
     public var threads: Int = 2
+    /// How a clip's decision is made from the frame outputs (loss and validation alike).
+    public var pooling: ClipPooling = .lastFrame
 
     public init() {}
+}
+
+/// How a recording's decision comes from the network's per-frame outputs.
+///
+///     lastFrame:          p = p_T                                  (loss: -log p_T[y])
+///     meanLogProbability: p = softmax( (1/T) sum_t log p_t )       (loss: (1/T) sum_t -log p_t[y])
+///
+/// The mean of per-frame log-probabilities is a product of the frames' opinions: every frame
+/// of the cry votes, instead of the state after the last one. Its loss is the mean of the
+/// frames' cross-entropies (frame weights 1/T in `CryNetwork.accumulateGradients`).
+public enum ClipPooling: String, Sendable, CaseIterable {
+    case lastFrame = "last"
+    case meanLogProbability = "mean"
+
+    /// The pooled decision of per-frame posteriors (row-major, `classCount` per frame).
+    public static func meanLogPosteriors<S: Collection>(_ frames: S, frameCount: Int, classCount: Int) -> [Float]
+        where S.Element == Float, S.Index == Int {
+        var sum = [Double](repeating: 0, count: classCount)
+        let base = frames.startIndex
+        for t in 0..<frameCount {
+            for c in 0..<classCount { sum[c] += log(max(Double(frames[base + t * classCount + c]), 1e-30)) }
+        }
+        return softmaxOfMean(sum, frameCount: frameCount)
+    }
+
+    static func softmaxOfMean(_ sum: [Double], frameCount: Int) -> [Float] {
+        let mean = sum.map { $0 / Double(max(1, frameCount)) }
+        let m = mean.max() ?? 0
+        let e = mean.map { exp($0 - m) }
+        let z = e.reduce(0, +)
+        return e.map { Float($0 / z) }
+    }
 }
 
 /// One epoch's figures.

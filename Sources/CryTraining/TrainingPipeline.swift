@@ -109,7 +109,7 @@ public enum TrainingPipeline {
     ) throws -> (network: CryNetwork<Float>, result: TrainingResult<CryNetworkTrainable>) {
         let network = try CryNetwork<Float>.random(configuration: configuration, seed: options.seed)
         let trainer = Trainer(
-            model: CryNetworkTrainable(network: network), features: data.features, labels: data.labels,
+            model: CryNetworkTrainable(network: network, pooling: options.pooling), features: data.features, labels: data.labels,
             classes: data.corpus.classes, trainClips: data.split.train, validationClips: data.split.validation,
             options: options)
         let result = trainer.run(batchDone: batchDone, epochDone: epochDone, shouldStop: shouldStop)
@@ -140,6 +140,7 @@ public enum TrainingPipeline {
             "training_class_counts": json(classCounts(data.split.train.map { data.corpus.clips[$0].label }, data.corpus.classes.count).map(String.init)),
             "trained_with": "crymodel train (CryTraining)",
         ]
+        if options.pooling != .lastFrame { extras["pooling"] = options.pooling.rawValue }
         if let v = result.bestValidation {
             extras["validation_uar"] = formatFixed(v.uar, 4)
             extras["validation_macro_f1"] = formatFixed(v.macroF1, 4)
@@ -161,6 +162,11 @@ public enum TrainingPipeline {
               let list = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else { return nil }
         let counts = list.compactMap { Int($0) }
         return counts.count == list.count ? counts : nil
+    }
+
+    /// The decision rule the model was trained for (`pooling` extra; absent: the last frame).
+    public static func pooling(of model: CryModelFile) -> ClipPooling {
+        model.extras["pooling"].flatMap(ClipPooling.init(rawValue:)) ?? .lastFrame
     }
 
     /// The held-out test groups recorded by `modelFile`, or nil when the file has none.

@@ -1,6 +1,7 @@
 import AudioIO
 import CryDetector
 import CryModel
+import CryTraining
 import Foundation
 
 /// The recording channel made useless as a cue (docs/detector.md, "Channel-proof training"):
@@ -8,7 +9,8 @@ import Foundation
 ///   - `amrNB`: encode to AMR-NB (12.2 kbit/s; sox's libopencore-amrnb, package
 ///     libsox-fmt-all) and decode back: the Donate-a-Cry cries' channel, given to negatives.
 ///   - `room`: pitch and tempo perturbation, reverberation, a peaking EQ and a high-pass (a
-///     room and a microphone), given to positives.
+///     room and a microphone), given to positives (the room effects are
+///     `CryAugmentation.roomEffects`, which also perturbs the cause model's training cries).
 struct SoxChannel {
     let rate: Int
     let dir: String
@@ -28,30 +30,9 @@ struct SoxChannel {
         return out.contains("amr-nb")
     }
 
-    static func capture(_ argv: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = argv
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func capture(_ argv: [String]) throws -> String { try SoxProcess.capture(argv) }
 
-    static func run(_ argv: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = argv
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw AudioFileError(path: argv.joined(separator: " "), problem: "failed with status \(p.terminationStatus)")
-        }
-    }
+    static func run(_ argv: [String]) throws { try SoxProcess.run(argv) }
 
     /// The clip through AMR-NB and back, same length.
     mutating func amrNB(_ clip: [Float]) throws -> [Float] {
@@ -74,13 +55,7 @@ struct SoxChannel {
         if rng.unit() < perturb {
             fx += ["pitch", String(Int(rng.uniform(in: -350 ... 350))), "tempo", String(format: "%.3f", rng.uniform(in: 0.85 ... 1.18))]
         }
-        if rng.unit() < room {
-            let nyq = Double(rate) / 2
-            fx += ["reverb", String(Int(rng.uniform(in: 10 ... 80))), String(Int(rng.uniform(in: 20 ... 90))),
-                   String(Int(rng.uniform(in: 20 ... 100))), "100", String(Int(rng.uniform(in: 0 ... 30))),
-                   "equalizer", String(Int(rng.uniform(in: 200 ... nyq * 0.8))), "1q", String(format: "%.1f", rng.uniform(in: -9 ... 9)),
-                   "highpass", String(Int(rng.uniform(in: 60 ... 300)))]
-        }
+        if rng.unit() < room { fx += CryAugmentation.roomEffects(rate: rate, rng: &rng) }
         return fx.isEmpty ? nil : fx
     }
 

@@ -29,7 +29,8 @@ struct ClassifyCommand: ParsableCommand {
             }
             do {
                 // The calibrated posteriors, as the daemon shows them (the network's own without a calibration).
-                let raw = try StreamingEvaluation.lastFramePosteriors(model: file, paths: [path], threads: 1)[0]
+                let raw = try StreamingEvaluation.lastFramePosteriors(model: file, paths: [path], threads: 1,
+                                                                     pooling: TrainingPipeline.pooling(of: file))[0]
                 p = calibration?.calibrated(raw) ?? raw
             } catch {
                 _ = fail("\(error)", code: SysExit.dataError)

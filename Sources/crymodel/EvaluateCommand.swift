@@ -51,7 +51,8 @@ struct EvaluateCommand: ParsableCommand {
         }
         let posteriors: [[Float]]
         do {
-            posteriors = try StreamingEvaluation.lastFramePosteriors(model: file, paths: clips.map(\.path), threads: threads)
+            posteriors = try StreamingEvaluation.lastFramePosteriors(model: file, paths: clips.map(\.path), threads: threads,
+                                                                     pooling: TrainingPipeline.pooling(of: file))
         } catch {
             throw fail("\(error)", code: TrainingCLI.sysExit(for: error))
         }

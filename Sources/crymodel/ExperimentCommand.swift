@@ -54,7 +54,8 @@ struct ExperimentCommand: ParsableCommand {
         let corpus: Corpus
         let cache: FeatureCache
         do {
-            corpus = try TrainingPipeline.loadCorpus(task: setup.task, directories: common.data, trainOnly: common.trainOnly)
+            corpus = try common.augmented(
+                TrainingPipeline.loadCorpus(task: setup.task, directories: common.data, trainOnly: common.trainOnly), printer: printer)
             printer.message(TrainingCLI.describe(corpus))
             cache = try FeatureCache.load(corpus: corpus, config: setup.frontEnd, threads: common.threads)
         } catch {
@@ -71,10 +72,10 @@ struct ExperimentCommand: ParsableCommand {
         // What `train --all-groups` needs besides the cell, depth and epochs the selection picks.
         experiment.trainArguments = ["--task", common.task] + common.data.flatMap { ["--data", $0] }
             + common.trainOnly.flatMap { ["--train-only", $0] }
-            + ["--hidden", setup.hidden.map(String.init).joined(separator: ","),
+            + (["--hidden", setup.hidden.map(String.init).joined(separator: ","),
                "--dense", setup.dense.isEmpty ? "" : setup.dense.map(String.init).joined(separator: ","),
                "--batch", "\(common.batch)", "--lr", "\(common.lr)", "--beta2", "\(common.beta2)", "--l2", "\(common.l2)",
-               "--min-crop", "\(common.minCrop)", "--seed", "\(seedList[0])"].map(TrainingCLI.shellQuoted)
+               "--min-crop", "\(common.minCrop)", "--seed", "\(seedList[0])"] + common.augmentationArguments).map(TrainingCLI.shellQuoted)
         seeds: for seed in seedList {
             var options = setup.options
             options.seed = seed
@@ -125,7 +126,8 @@ struct ExperimentCommand: ParsableCommand {
                     let posteriors: [[Float]]
                     do {
                         posteriors = try StreamingEvaluation.lastFramePosteriors(
-                            model: file, paths: testClips.map { corpus.clips[$0].path }, threads: common.threads)
+                            model: file, paths: testClips.map { corpus.clips[$0].path }, threads: common.threads,
+                            pooling: options.pooling)
                     } catch {
                         throw fail("\(error)", code: TrainingCLI.sysExit(for: error))
                     }
@@ -175,7 +177,7 @@ struct ExperimentCommand: ParsableCommand {
                 for r in seedRows { print(r.jsonLine()) }
             } else {
                 if let folds {
-                    print("seed \(seed): grouped \(folds)-fold cross-validation: \(testCount) test decisions pooled over folds; per-fold selection on an inner validation part; decision at the last frame")
+                    print("seed \(seed): grouped \(folds)-fold cross-validation: \(testCount) test decisions pooled over folds; per-fold selection on an inner validation part; decision \(options.pooling == .lastFrame ? "at the last frame" : "from the mean of the frames' log-posteriors")")
                 } else {
                     print("seed \(seed): held-out test groups: \(testCount) clips; selection on validation UAR; decision at the last frame")
                 }

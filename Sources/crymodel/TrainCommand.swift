@@ -43,7 +43,8 @@ struct TrainCommand: ParsableCommand {
 
         let prepared: PreparedCorpus
         do {
-            let corpus = try TrainingPipeline.loadCorpus(task: setup.task, directories: data, trainOnly: common.trainOnly)
+            let corpus = try common.augmented(
+                TrainingPipeline.loadCorpus(task: setup.task, directories: data, trainOnly: common.trainOnly), printer: printer)
             printer.message(TrainingCLI.describe(corpus))
             // --all-groups: every group in the training part (the split then places nothing elsewhere).
             prepared = try TrainingPipeline.prepare(corpus: corpus, frontEnd: setup.frontEnd, seed: common.seed,
@@ -111,6 +112,44 @@ struct TrainingArguments: ParsableArguments {
     @Option(help: "Batches per epoch (default: training clips / batch).") var batchesPerEpoch: Int?
     @Option(help: "Shortest training crop in seconds.") var minCrop: Double = 1.5
     @Option(help: "Gradient threads.") var threads: Int = 2
+    @Option(help: "Perturbed copies of the training cries, from voice (sox pitch +-300-400 cents, tempo 0.85-1.18), room (reverb, EQ, high-pass), codec (AMR-NB or GSM and back), comma-separated; every kind applies to every copy. Copies only ever train: never validated or tested, and dropped from a split's training part when their family is held out there.")
+    var augment: String = ""
+    @Option(help: "Perturbed copies per training cry (with --augment).") var augmentCopies: Int = 1
+    @Option(help: "Seed of the perturbations (the same copies for every --seed).") var augmentSeed: UInt64 = 1
+    @Option(help: "Folder the perturbed copies are written to and reused from.")
+    var augmentDir: String = "/tmp/crymodel-augment"
+    @Option(help: "A clip's decision: last (the last frame's posteriors, as the daemon decides) or mean (softmax of the mean of every frame's log-posteriors; the loss is then the mean of the frames' cross-entropies).")
+    var pooling: String = "last"
+
+    /// The augmentation kinds asked for (empty: none).
+    func augmentationKinds() throws -> Set<CryAugmentation.Kind> {
+        var kinds: Set<CryAugmentation.Kind> = []
+        for part in augment.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            guard let k = CryAugmentation.Kind(rawValue: part) else {
+                throw TrainingCLI.usage("--augment: unknown kind '\(part)' (voice, room, codec)")
+            }
+            kinds.insert(k)
+        }
+        guard kinds.isEmpty || (1 ... 20).contains(augmentCopies) else {
+            throw TrainingCLI.usage("--augment-copies must be 1...20, not \(augmentCopies)")
+        }
+        return kinds
+    }
+
+    /// The corpus with its perturbed training copies (`--augment`), or as it is.
+    func augmented(_ corpus: Corpus, printer: TrainingProgressPrinter) throws -> Corpus {
+        let kinds = try augmentationKinds()
+        guard !kinds.isEmpty else { return corpus }
+        let sox = try SoxAugmenter(kinds: kinds, seed: augmentSeed, directory: augmentDir)
+        printer.message("augment: \(augmentCopies) copies (\(kinds.sorted().map(\.rawValue).joined(separator: "+"))\(kinds.contains(.codec) ? ", codec " + sox.codecFormat : "")) of each cry in \(augmentDir)")
+        return try CryAugmentation.addingCopies(to: corpus, copies: augmentCopies, threads: threads) { try sox.make($0, copy: $1) }
+    }
+
+    /// The options that reproduce the augmentation and pooling (for printed commands).
+    var augmentationArguments: [String] {
+        (augment.isEmpty ? [] : ["--augment", augment, "--augment-copies", "\(augmentCopies)", "--augment-seed", "\(augmentSeed)"])
+            + (pooling == "last" ? [] : ["--pooling", pooling])
+    }
 }
 
 /// The training options, checked once.
@@ -128,6 +167,11 @@ struct TrainingSetup {
                       hidden: c.paperSizes ? "512,256" : c.hidden, dense: c.paperSizes ? "256,128" : c.dense,
                       epochs: c.epochs, batch: c.batch, lr: c.lr, beta2: c.beta2, l2: c.l2, seed: c.seed,
                       patience: c.patience, batchesPerEpoch: c.batchesPerEpoch, minCrop: c.minCrop, threads: c.threads)
+        guard let p = ClipPooling(rawValue: c.pooling) else {
+            throw TrainingCLI.usage("--pooling must be last or mean, not '\(c.pooling)'")
+        }
+        options.pooling = p
+        _ = try c.augmentationKinds()
     }
 
     init(task: String, data: [String], cell: String, depth: Int?, hidden: String, dense: String,
