@@ -219,6 +219,20 @@ def main():
         print(f"| {m} | {len(data[m])} | {p['uar']:.3f} {ci(bt['uar'])} | {p['macro_f1']:.3f} {ci(bt['macro_f1'])} | "
               f"{p['log_loss']:.3f} {ci(bt['log_loss'])} | {p['prior_log_loss']:.3f} | {p['brier']:.3f} {ci(bt['brier'])} | "
               f"{p['ece']:.3f} {ci(bt['ece'])} | {per} |")
+    # Per-class recall of the decision (mean over repeats, unweighted): which causes a model finds at all.
+    classes = read_tsv(by_model[models[0]][0][1])["classes"]
+    first = data[models[0]][0]
+    print("\nPer-class recall (mean over repeats; clips / families per class: "
+          + ", ".join(f"{c} {int((first['y'] == i).sum())} / {len(set(g for g, y in zip(first['group'], first['y']) if y == i))}"
+                      for i, c in enumerate(classes)) + "):\n")
+    print("| model | " + " | ".join(classes) + " |")
+    print("|---|" + "---|" * len(classes))
+    for m in models:
+        cells = []
+        for c in range(len(classes)):
+            rec = [((r["p"].argmax(axis=1) == c) & (r["y"] == c)).sum() / max(1, (r["y"] == c).sum()) for r in data[m]]
+            cells.append(f"{np.mean(rec):.2f}")
+        print(f"| {m} | " + " | ".join(cells) + " |")
     print("\nUncalibrated (the network's own posteriors), for comparison:\n")
     print("| model | log-loss | Brier | ECE |")
     print("|---|---|---|---|")
