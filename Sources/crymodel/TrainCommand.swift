@@ -171,7 +171,10 @@ struct TrainingSetup {
             throw TrainingCLI.usage("--pooling must be last or mean, not '\(c.pooling)'")
         }
         options.pooling = p
-        _ = try c.augmentationKinds()
+        if try !c.augmentationKinds().isEmpty && task != .cause {
+            // The detector has its own channel training (detect-set --perturb-share/--room-share/--codec-share).
+            throw TrainingCLI.usage("--augment perturbs the cause corpus's cries; for --task detect use detect-set --perturb-share/--room-share")
+        }
     }
 
     init(task: String, data: [String], cell: String, depth: Int?, hidden: String, dense: String,

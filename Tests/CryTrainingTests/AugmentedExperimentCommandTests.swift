@@ -39,6 +39,8 @@ import Testing
 
         let bad = try EvaluateCommandTests.run(tool, ["experiment", "--data", corpus, "--augment", "voice,echo"])
         #expect(bad.status == 2 && bad.err.contains("--augment: unknown kind 'echo'"), "\(bad.err)")
+        let detect = try EvaluateCommandTests.run(tool, ["train", "--task", "detect", "--data", corpus, "--augment", "voice", "--out", dir + "/m"])
+        #expect(detect.status == 2 && detect.err.contains("--augment perturbs the cause corpus's cries"), "\(detect.err)")
         let badPooling = try EvaluateCommandTests.run(tool, ["train", "--data", corpus, "--pooling", "max", "--out", dir + "/m"])
         #expect(badPooling.status == 2 && badPooling.err.contains("--pooling must be last or mean"), "\(badPooling.err)")
     }
