@@ -11,7 +11,8 @@ For each (night seed, adaptation seed):
   4. The second half is replayed twice through the daemon, with the shipped models and with the
      adapted ones; false alarms per hour and recall (an episode overlapping a labelled cry finds
      it; an episode overlapping none is a false alarm) and the cause UAR over found cries (the
-     final need of the episode) are computed from the event logs.
+     top cause of the episode's final need, also where the daemon shows "unsure") are computed
+     from the event logs.
 Prints one JSON line per run and a summary (mean and spread over runs).
 """
 import argparse, json, os, shutil, signal, statistics, subprocess, sys, time
@@ -44,7 +45,9 @@ def episodes(log):
         elif e["type"] == "cry_end" and n in eps:
             eps[n][1] = e["t_audio"]
         elif e["type"] == "need" and e.get("final"):
-            need[n] = e["label"]
+            # The top cause, also where the daemon shows "unsure" ([classifier] min_confidence).
+            probs = e.get("probs") or {}
+            need[n] = max(probs, key=probs.get) if probs else e["label"]
     return [(n, a, b, need.get(n)) for n, (a, b) in sorted(eps.items()) if b is not None]
 
 

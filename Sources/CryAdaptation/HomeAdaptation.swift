@@ -12,6 +12,9 @@ public struct HomeAdaptation {
         public var perClass: [String: Int]
         /// Rehearsal-check UAR of the shipped and the adapted model.
         public var rehearsalBefore = 0.0, rehearsalAfter = 0.0
+        /// Detector: the rehearsal check's figure, the area under the ROC curve of the check
+        /// crops' alarm scores (cry against not-cry), shipped and adapted (nil for the cause).
+        public var rehearsalAUCBefore: Double?, rehearsalAUCAfter: Double?
         /// Held-out episodes: each scored by a model adapted without it.
         public var heldOutFolds = 0
         public var heldOutBefore: [String: (right: Int, total: Int)] = [:]
@@ -67,7 +70,7 @@ public struct HomeAdaptation {
         let started = Date()
         progress("\(role.rawValue): adapting on \(items.count) episodes (\(options.steps) steps)")
         let adapted = adapter.fineTune(episodes: items, rehearsal: fit)
-        let point = role == .detector ? operatingPoint(adapter, adapted, items) : nil
+        let point = role == .detector ? operatingPoint(adapter, adapted, items, rehearsal: fit) : nil
         report.onThreshold = point
         if role == .detector {
             // How the labelled episodes themselves are decided: an alarm (right for a cry,
@@ -82,9 +85,21 @@ public struct HomeAdaptation {
                 report.alarmScores[name, default: []].append(adapter.alarmScore(adapted, item))
             }
         }
-        report.rehearsalBefore = adapter.uar(base, check)
-        // The adapted model is checked where it will run: at its own operating point.
-        report.rehearsalAfter = adapter.uar(adapted, check, onThreshold: point)
+        if role == .detector {
+            // Each check crop's alarm score, once per model: its decision at any operating
+            // point (an alarm iff score >= on_threshold) and the threshold-free AUC.
+            let before = check.map { adapter.alarmScore(base, $0) }
+            let after = check.map { adapter.alarmScore(adapted, $0) }
+            let isCry = check.map { $0.target == adapter.cryIndex }
+            report.rehearsalBefore = ModelAdapter.uar(scores: before, isCry: isCry, onThreshold: options.onThreshold)
+            // The adapted model is decided where it will run: at its own operating point.
+            report.rehearsalAfter = ModelAdapter.uar(scores: after, isCry: isCry, onThreshold: point ?? options.onThreshold)
+            report.rehearsalAUCBefore = ModelAdapter.auc(scores: before, isCry: isCry)
+            report.rehearsalAUCAfter = ModelAdapter.auc(scores: after, isCry: isCry)
+        } else {
+            report.rehearsalBefore = adapter.uar(base, check)
+            report.rehearsalAfter = adapter.uar(adapted, check)
+        }
         report.seconds = Date().timeIntervalSince(started)
 
         if evaluate && items.count >= 2 {
@@ -97,7 +112,7 @@ public struct HomeAdaptation {
                 let train = items.indices.filter { $0 % k != f }.map { items[$0] }
                 let test = items.indices.filter { $0 % k == f }.map { items[$0] }
                 let model = adapter.fineTune(episodes: train, rehearsal: fit)
-                let at = adapterAt(adapter, role == .detector ? operatingPoint(adapter, model, train) : nil)
+                let at = adapterAt(adapter, role == .detector ? operatingPoint(adapter, model, train, rehearsal: fit) : nil)
                 for item in test {
                     let name = base.configuration.classes[item.target]
                     report.heldOutBefore[name, default: (0, 0)].total += 1
@@ -109,9 +124,15 @@ public struct HomeAdaptation {
             report.heldOutSeconds = Date().timeIntervalSince(heldOutStart)
         }
 
-        if report.rehearsalAfter < report.rehearsalBefore - options.maxDrop {
+        // The check: the detector's AUC (how well it still tells the shipped training
+        // material's cries from its other sounds, wherever its operating point went), the
+        // cause model's UAR.
+        let (checkName, was, now) = role == .detector
+            ? ("AUC", report.rehearsalAUCBefore ?? 0, report.rehearsalAUCAfter ?? 0)
+            : ("UAR", report.rehearsalBefore, report.rehearsalAfter)
+        if now < was - options.maxDrop {
             report.refusal = "\(role.rawValue): the adapted model does worse than the shipped one on the rehearsal check "
-                + "(UAR \(fmt(report.rehearsalAfter)) against \(fmt(report.rehearsalBefore)), more than \(fmt(options.maxDrop)) lower): not written"
+                + "(\(checkName) \(fmt(now)) against \(fmt(was)), more than \(fmt(options.maxDrop)) lower): not written"
             return report
         }
         var out = adapted
@@ -121,8 +142,11 @@ public struct HomeAdaptation {
         out.extras["adapted_episodes"] = String(items.count)
         out.extras["adapted_labels"] = String(labelCount)
         out.extras["adapted_per_class"] = report.perClass.keys.sorted().map { "\($0)=\(report.perClass[$0]!)" }.joined(separator: ",")
-        out.extras["adapted_with"] = "crymodel adapt: steps \(options.steps), batch \(options.batch), lr \(options.learningRate), anchor \(options.anchor), seed \(options.seed)"
+        out.extras["adapted_with"] = "crymodel adapt: steps \(options.steps), batch \(options.batch), lr \(options.learningRate), anchor \(options.anchor), episode loss \(options.episodeLoss.rawValue), threshold folds \(options.thresholdFolds), margin \(options.thresholdMargin), seed \(options.seed)"
         out.extras["adapted_rehearsal_uar"] = "\(fmt(report.rehearsalBefore)) -> \(fmt(report.rehearsalAfter))"
+        if let a = report.rehearsalAUCBefore, let b = report.rehearsalAUCAfter {
+            out.extras["adapted_rehearsal_auc"] = "\(fmt(a)) -> \(fmt(b))"
+        }
         out.extras["adapted_at"] = ISO8601DateFormatter().string(from: Date())
         out.extras["adapted_layers"] = options.layers.rawValue
         out.extras[CryModelFile.onThresholdKey] = nil
@@ -142,11 +166,38 @@ public struct HomeAdaptation {
 }
 
 extension HomeAdaptation {
-    /// The detector's per-home operating point on `items` (nil when off or without a cry).
-    func operatingPoint(_ adapter: ModelAdapter, _ model: CryModelFile, _ items: [AdaptationItem]) -> Float? {
+    /// The detector's per-home operating point on `items` (nil when off or without a cry):
+    /// below the weakest labelled cry's alarm score, under `model` (adapted on all of
+    /// `items`) and, with `thresholdFolds` K >= 2, under K models each adapted without a
+    /// fold of the episodes, scoring that fold's cries. A model scores the cries it was
+    /// adapted on higher than the home's next ones; the held-out scores are what a new cry
+    /// gets, so the point does not sit above them.
+    func operatingPoint(_ adapter: ModelAdapter, _ model: CryModelFile, _ items: [AdaptationItem],
+                        rehearsal: [AdaptationItem]) -> Float? {
         guard options.operatingPoint else { return nil }
-        let cries = items.filter { $0.target == adapter.cryIndex }.map { adapter.alarmScore(model, $0) }
+        var cries = items.filter { $0.target == adapter.cryIndex }.map { adapter.alarmScore(model, $0) }
+        for (train, test) in Self.thresholdFolds(items, k: options.thresholdFolds, cry: adapter.cryIndex) {
+            let held = adapter.fineTune(episodes: train, rehearsal: rehearsal)
+            cries += test.map { adapter.alarmScore(held, $0) }
+        }
         return ModelAdapter.operatingPoint(cryScores: cries, margin: options.thresholdMargin)
+    }
+
+    /// K folds for the operating point: the labelled cries dealt out in turn (every fold
+    /// holds cries), the other episodes likewise; each fold's cries are scored by a model
+    /// adapted on the other folds. None for K < 2 or fewer than 2 cries.
+    static func thresholdFolds(_ items: [AdaptationItem], k: Int, cry: Int) -> [(train: [AdaptationItem], test: [AdaptationItem])] {
+        let cryIdx = items.indices.filter { items[$0].target == cry }
+        let otherIdx = items.indices.filter { items[$0].target != cry }
+        let k = min(k, cryIdx.count)
+        guard k >= 2 else { return [] }
+        var fold = [Int](repeating: 0, count: items.count)
+        for (j, i) in cryIdx.enumerated() { fold[i] = j % k }
+        for (j, i) in otherIdx.enumerated() { fold[i] = j % k }
+        return (0..<k).map { f in
+            (items.indices.filter { fold[$0] != f }.map { items[$0] },
+             items.indices.filter { fold[$0] == f && items[$0].target == cry }.map { items[$0] })
+        }
     }
 
     func adapterAt(_ adapter: ModelAdapter, _ onThreshold: Float?) -> ModelAdapter {

@@ -43,6 +43,16 @@ public struct AdaptationOptions: Sendable {
     /// labelled episodes, `thresholdMargin` (in logit units) below the weakest labelled cry.
     public var operatingPoint = true
     public var thresholdMargin: Float = 0
+    /// Detector: the operating point also sits below the labelled cries' scores under
+    /// models adapted without them (this many folds; 0 or 1: only the in-sample scores).
+    public var thresholdFolds = 5
+    /// Detector: where a labelled episode's crop carries its loss (rehearsal crops keep the
+    /// loss on every frame after the warm-up, as in training).
+    public var episodeLoss: EpisodeLoss = .frames
+    /// Detector, window loss: when set, the window's frames are pulled toward this logit of
+    /// their label (squared error in logit units, nothing past it) instead of cross-entropy,
+    /// whose pull fades as p saturates.
+    public var logitTarget: Float? = nil
 
     public init() {}
 }
@@ -59,6 +69,18 @@ public enum AdaptedLayers: String, Sendable, CaseIterable {
         case .head: return tensor.name.hasPrefix("dense") || tensor.name.hasPrefix("softmax")
         }
     }
+}
+
+/// Where a labelled episode's detector crop carries its loss.
+public enum EpisodeLoss: String, Sendable, CaseIterable {
+    /// Every labelled frame (for a cry, from its onset on).
+    case frames
+    /// The frames of the crop's alarm window: the `confirmFrames` frames in a row whose
+    /// lowest p(cry) is the highest. The parent's label says what the episode was, not what
+    /// every frame was (a cry has pauses, a cat's meow is short): the label is about what
+    /// raised or would raise the alarm, the window the streaming detector decides on
+    /// (multiple-instance learning: a cry bag must hold one alarming window, a not-cry bag none).
+    case alarmWindow = "window"
 }
 
 /// One labelled sequence for training or scoring (normalised features).
@@ -164,9 +186,22 @@ public struct ModelAdapter: Sendable {
                 } else if !rehearsal.isEmpty {
                     item = rehearsal[rng.below(rehearsal.count)]
                 } else { continue }
-                let (frames, n, weights) = crop(item, rng: &rng)
+                let (frames, n, cropWeights) = crop(item, rng: &rng)
                 guard n > 0 else { continue }
                 let trace = network.forward(frames: frames, frameCount: n)
+                var weights = cropWeights
+                if role == .detector, options.episodeLoss == .alarmWindow, item.episode != nil, let w = cropWeights {
+                    weights = alarmWindowWeights(trace, labelled: w)
+                    if let target = options.logitTarget, var lw = weights {
+                        // d/dz 1/2 (T - z)^2 = -(T - z); CE gives -(1 - p): the weight turns one into the other.
+                        for u in 0..<n where lw[u] > 0 {
+                            let q = min(max(trace.posteriors[u * trace.classCount + item.target], 1e-6), 1 - 1e-6)
+                            let z = log(q / (1 - q))
+                            lw[u] *= min(max(target - z, 0) / (1 - q), 1e4)
+                        }
+                        weights = lw
+                    }
+                }
                 _ = network.accumulateGradients(trace: trace, target: item.target, frameWeights: weights, into: &grads)
                 count += 1
             }
@@ -182,6 +217,31 @@ public struct ModelAdapter: Sendable {
         var out = base
         out.network = network
         return out
+    }
+
+    /// Weights 1/k on the k = `confirmFrames` labelled frames in a row with the highest
+    /// lowest p(cry) (the window that decides whether the crop alarms), 0 elsewhere; the
+    /// given weights when fewer than k frames are labelled.
+    ///
+    ///     t* = argmax over t of min(p_cry(u) for u in t-k+1...t),  w(u) = 1/k for u in t*-k+1...t*
+    func alarmWindowWeights(_ trace: ForwardTrace<Float>, labelled: [Float]) -> [Float] {
+        var p = [Float](repeating: 0, count: trace.frameCount)
+        for t in p.indices { p[t] = trace.posteriors[t * trace.classCount + cryIndex] }
+        return Self.alarmWindowWeights(pCry: p, labelled: labelled, window: options.confirmFrames)
+    }
+
+    static func alarmWindowWeights(pCry p: [Float], labelled: [Float], window k: Int) -> [Float] {
+        let n = p.count
+        guard k > 0, let first = labelled.firstIndex(where: { $0 > 0 }), n - first >= k else { return labelled }
+        var best = -Float.infinity, end = first + k - 1
+        for t in (first + k - 1)..<n {
+            var low = Float.infinity
+            for u in (t - k + 1)...t { low = min(low, p[u]) }
+            if low > best { best = low; end = t }
+        }
+        var w = [Float](repeating: 0, count: n)
+        for u in (end - k + 1)...end { w[u] = 1 / Float(k) }
+        return w
     }
 
     /// A training crop of `item` and its frame weights (mean over the labelled frames).
@@ -268,6 +328,41 @@ public struct ModelAdapter: Sendable {
         let z = log(s / (1 - s)) - margin
         let on = 1 / (1 + exp(-z))
         return min(max(on, 0.5), 0.9999)
+    }
+
+    /// Detector: the UAR of alarm decisions (an alarm iff score >= onThreshold) over cry and
+    /// not-cry items given their alarm scores.
+    public static func uar(scores: [Float], isCry: [Bool], onThreshold: Float) -> Double {
+        var hit = [0, 0], total = [0, 0]
+        for (s, c) in zip(scores, isCry) {
+            let k = c ? 0 : 1
+            total[k] += 1
+            if (s >= onThreshold) == c { hit[k] += 1 }
+        }
+        let present = (0..<2).filter { total[$0] > 0 }
+        guard !present.isEmpty else { return 0 }
+        return present.map { Double(hit[$0]) / Double(total[$0]) }.reduce(0, +) / Double(present.count)
+    }
+
+    /// The area under the ROC curve of alarm scores: the probability that a cry item scores
+    /// above a not-cry one (ties count half). Threshold-free: it measures how well the model
+    /// still ranks cries above other sounds, not where its calibration went.
+    ///
+    ///     AUC = (1 / (P N)) * sum over cries c, not-cries o of [s_c > s_o] + 1/2 [s_c = s_o]
+    public static func auc(scores: [Float], isCry: [Bool]) -> Double {
+        let cries = zip(scores, isCry).filter { $0.1 }.map(\.0)
+        let others = zip(scores, isCry).filter { !$0.1 }.map(\.0).sorted()
+        guard !cries.isEmpty, !others.isEmpty else { return 0 }
+        var sum = 0.0
+        for c in cries {
+            // others below c, and equal to c (binary searches in the sorted list)
+            var lo = 0, hi = others.count
+            while lo < hi { let m = (lo + hi) / 2; if others[m] < c { lo = m + 1 } else { hi = m } }
+            var eq = lo
+            while eq < others.count && others[eq] == c { eq += 1 }
+            sum += Double(lo) + 0.5 * Double(eq - lo)
+        }
+        return sum / (Double(cries.count) * Double(others.count))
     }
 
     /// Unweighted average recall of `model`'s decisions over `items`, over the classes present

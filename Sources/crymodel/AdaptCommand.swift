@@ -40,9 +40,17 @@ struct AdaptCommand: ParsableCommand {
     @Option(name: .customLong("threshold-margin"),
             help: "Detector: its own on-threshold this far (logit units) below the weakest labelled cry's alarm score.")
     var thresholdMargin: Float = AdaptationOptions().thresholdMargin
+    @Option(name: .customLong("threshold-folds"),
+            help: "Detector: also keep the operating point below the labelled cries' scores under models adapted without them (K folds; 0: in-sample only).")
+    var thresholdFolds = AdaptationOptions().thresholdFolds
     @Flag(name: .customLong("no-operating-point"),
           help: "Detector: record no on-threshold of its own (the daemon keeps [detector] on_threshold).")
     var noOperatingPoint = false
+    @Option(name: .customLong("episode-loss"),
+            help: "Detector: where an episode's crop carries its loss: window (the window that decides the alarm) or frames (every labelled frame).")
+    var episodeLoss: String = AdaptationOptions().episodeLoss.rawValue
+    @Option(name: .customLong("logit-target"), help: "Detector, window loss: pull the window toward this logit of its label (squared error) instead of cross-entropy.")
+    var logitTarget: Float?
     @Option(help: "Held-out figures: 0 leaves one episode out at a time; K uses K folds of episodes.") var folds = 0
     @Flag(name: .customLong("no-evaluate"), help: "Skip the held-out figures (the adaptation alone).") var noEvaluate = false
     @Option(help: "Seed for crops and batches.") var seed: UInt64 = 1
@@ -57,6 +65,10 @@ struct AdaptCommand: ParsableCommand {
             throw ValidationError("--layers must be one of \(AdaptedLayers.allCases.map(\.rawValue).joined(separator: ", ")), got '\(layers)'")
         }
         guard thresholdMargin >= 0, thresholdMargin.isFinite else { throw ValidationError("--threshold-margin must be 0 or more, got \(thresholdMargin)") }
+        guard EpisodeLoss(rawValue: episodeLoss) != nil else {
+            throw ValidationError("--episode-loss must be one of \(EpisodeLoss.allCases.map(\.rawValue).joined(separator: ", ")), got '\(episodeLoss)'")
+        }
+        guard thresholdFolds >= 0, thresholdFolds <= 100 else { throw ValidationError("--threshold-folds must be 0...100, got \(thresholdFolds)") }
         guard folds >= 0 else { throw ValidationError("--folds must be 0 or more, got \(folds)") }
     }
 
@@ -70,7 +82,10 @@ struct AdaptCommand: ParsableCommand {
         options.seed = seed
         options.layers = AdaptedLayers(rawValue: layers) ?? .all
         options.thresholdMargin = thresholdMargin
+        options.thresholdFolds = thresholdFolds
         options.operatingPoint = !noOperatingPoint
+        options.logitTarget = logitTarget
+        options.episodeLoss = EpisodeLoss(rawValue: episodeLoss) ?? .frames
         let started = Date()
         let quiet = json
         func progress(_ s: String) { if !quiet { var e = StandardError(); print("crymodel adapt: \(s)", to: &e) } }
@@ -130,7 +145,12 @@ struct AdaptCommand: ParsableCommand {
                     lines.append("  alarm scores, \(name): " + r.alarmScores[name]!.sorted().map { String(format: "%.4f", $0) }.joined(separator: " "))
                 }
             }
-            lines.append("  rehearsal check UAR: shipped \(fmt3(r.rehearsalBefore)), adapted \(fmt3(r.rehearsalAfter))")
+            if let a = r.rehearsalAUCBefore, let b = r.rehearsalAUCAfter {
+                lines.append("  rehearsal check AUC: shipped \(fmt3(a)), adapted \(fmt3(b))")
+                lines.append("  rehearsal UAR at each model's operating point: shipped \(fmt3(r.rehearsalBefore)), adapted \(fmt3(r.rehearsalAfter))")
+            } else {
+                lines.append("  rehearsal check UAR: shipped \(fmt3(r.rehearsalBefore)), adapted \(fmt3(r.rehearsalAfter))")
+            }
             if r.heldOutFolds > 0 {
                 let kind = r.heldOutFolds == r.episodes ? "leave-one-episode-out" : "\(r.heldOutFolds) folds of episodes"
                 lines.append("  held-out episodes (\(kind)), decided right / total, shipped -> adapted:")
@@ -160,6 +180,7 @@ struct AdaptCommand: ParsableCommand {
         let roles = reports.map { r in
             "\"\(r.role.rawValue)\":{\"episodes\":\(r.episodes),\"per_class\":{" + r.perClass.keys.sorted().map { "\"\($0)\":\(r.perClass[$0]!)" }.joined(separator: ",")
                 + "},\"rehearsal_uar_before\":\(fmt3(r.rehearsalBefore)),\"rehearsal_uar_after\":\(fmt3(r.rehearsalAfter))"
+                + ",\"rehearsal_auc_before\":\(r.rehearsalAUCBefore.map(fmt3) ?? "null"),\"rehearsal_auc_after\":\(r.rehearsalAUCAfter.map(fmt3) ?? "null")"
                 + ",\"on_threshold\":\(r.onThreshold.map { String(format: "%.6f", $0) } ?? "null")"
                 + ",\"labelled_before\":\(counts(r.alarmsBefore)),\"labelled_after\":\(counts(r.alarmsAfter))"
                 + ",\"held_out_folds\":\(r.heldOutFolds),\"held_out_before\":\(counts(r.heldOutBefore)),\"held_out_after\":\(counts(r.heldOutAfter))"

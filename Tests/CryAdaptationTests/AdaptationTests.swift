@@ -136,8 +136,12 @@ import Features
         let report = try HomeAdaptation(options: wreck, folds: 0, evaluate: false)
             .run(role: .detector, basePath: Self.models + "/detector.safetensors", episodes: episodes, sample: sample,
                  outDir: dir + "/out", progress: { _ in })
-        #expect(report.rehearsalAfter < report.rehearsalBefore - 0.02, "\(report.rehearsalBefore) -> \(report.rehearsalAfter)")
+        // The detector's check is the rehearsal crops' AUC: a wrecked model no longer ranks
+        // cries above the other sounds.
+        let before = try #require(report.rehearsalAUCBefore), after = try #require(report.rehearsalAUCAfter)
+        #expect(after < before - 0.02, "AUC \(before) -> \(after)")
         #expect(report.refusal?.contains("does worse than the shipped one") == true && report.written == nil)
+        #expect(report.refusal?.contains("AUC") == true)
         #expect(!FileManager.default.fileExists(atPath: dir + "/out/detector.safetensors"))
 
         // The command line.
@@ -240,6 +244,88 @@ import Features
             .run(role: .detector, basePath: Self.models + "/detector.safetensors", episodes: episodes, sample: sample,
                  outDir: dir + "/off", progress: { _ in })
         #expect(try CryModelFile.load(path: dir + "/off/detector.safetensors").extras["on_threshold"] == nil)
+    }
+
+    /// The rehearsal check's AUC: the share of (cry, not-cry) pairs ranked right, ties half;
+    /// it ignores the operating point (a uniform shift of the scores leaves it unchanged) and
+    /// the UAR at an operating point does not.
+    @Test func rehearsalAUCRanksAndIgnoresTheOperatingPoint() {
+        let isCry = [true, true, false, false]
+        #expect(ModelAdapter.auc(scores: [0.9, 0.8, 0.3, 0.2], isCry: isCry) == 1)
+        #expect(ModelAdapter.auc(scores: [0.2, 0.3, 0.8, 0.9], isCry: isCry) == 0)
+        #expect(ModelAdapter.auc(scores: [0.5, 0.5, 0.5, 0.5], isCry: isCry) == 0.5)
+        // 0.9 beats both, 0.4 beats 0.3 and ties 0.4: (2 + 1.5) / 4
+        #expect(ModelAdapter.auc(scores: [0.9, 0.4, 0.4, 0.3], isCry: isCry) == 0.875)
+        #expect(ModelAdapter.auc(scores: [0.9], isCry: [true]) == 0)
+        // A calibration shift: same ranking, same AUC; the UAR at a fixed threshold drops.
+        let shipped: [Float] = [0.99, 0.98, 0.5, 0.4], shifted: [Float] = [0.96, 0.95, 0.3, 0.2]
+        #expect(ModelAdapter.auc(scores: shipped, isCry: isCry) == ModelAdapter.auc(scores: shifted, isCry: isCry))
+        #expect(ModelAdapter.uar(scores: shipped, isCry: isCry, onThreshold: 0.97) == 1)
+        #expect(ModelAdapter.uar(scores: shifted, isCry: isCry, onThreshold: 0.97) == 0.5)
+        #expect(ModelAdapter.uar(scores: shifted, isCry: isCry, onThreshold: 0.95) == 1)
+    }
+
+    /// `--episode-loss window`: the loss sits on the `confirmFrames` labelled frames in a row
+    /// whose lowest p(cry) is the highest (the window the streaming detector alarms on).
+    @Test func windowLossWeighsTheAlarmWindow() {
+        //               0    1    2    3    4    5    6    7
+        let p: [Float] = [0.99, 0.99, 0.2, 0.9, 0.95, 0.8, 0.97, 0.1]
+        let all = [Float](repeating: 0.125, count: 8)
+        // windows of 2: (3,4) has min 0.9, the best after (0,1), which wins
+        let first2: [Float] = [0.5, 0.5, 0, 0, 0, 0, 0, 0], middle2: [Float] = [0, 0, 0, 0.5, 0.5, 0, 0, 0]
+        #expect(ModelAdapter.alarmWindowWeights(pCry: p, labelled: all, window: 2) == first2)
+        // frames 0-1 unlabelled (a cry's pre-roll): the best window among the labelled ones
+        let fromTwo: [Float] = [0, 0, 1, 1, 1, 1, 1, 1].map { $0 / 6 }
+        #expect(ModelAdapter.alarmWindowWeights(pCry: p, labelled: fromTwo, window: 2) == middle2)
+        let third: Float = 1.0 / 3
+        let expected3: [Float] = [0, 0, 0, third, third, third, 0, 0]
+        #expect(ModelAdapter.alarmWindowWeights(pCry: p, labelled: fromTwo, window: 3) == expected3)
+        // fewer labelled frames than a window: the given weights
+        let lastOnly: [Float] = [0, 0, 0, 0, 0, 0, 0, 1]
+        #expect(ModelAdapter.alarmWindowWeights(pCry: p, labelled: lastOnly, window: 2) == lastOnly)
+    }
+
+    /// `--threshold-folds`: the labelled cries dealt out over the folds, each scored once by a
+    /// model adapted without its fold; the operating point then sits at or below the one from
+    /// the in-sample scores alone (it is the minimum over more scores).
+    @Test func operatingPointFoldsHoldEachCryOutOnce() throws {
+        func item(_ target: Int, _ n: Int) -> AdaptationItem {
+            AdaptationItem(values: [], frameCount: 0, target: target, firstLabelledFrame: 0, episode: n)
+        }
+        // cry = 0: 7 cries and 3 not-cries, in episode order
+        let items = [0, 1, 0, 0, 1, 0, 0, 0, 1, 0].enumerated().map { item($0.element, $0.offset + 1) }
+        let folds = HomeAdaptation.thresholdFolds(items, k: 3, cry: 0)
+        #expect(folds.count == 3)
+        var heldOut: [Int] = []
+        for (train, test) in folds {
+            #expect(!test.isEmpty && test.allSatisfy { $0.target == 0 })
+            #expect(Set(train.map { $0.episode! }).isDisjoint(with: test.map { $0.episode! }))
+            #expect(train.count + test.count <= items.count && train.contains { $0.target == 1 })
+            heldOut += test.map { $0.episode! }
+        }
+        #expect(heldOut.sorted() == items.filter { $0.target == 0 }.map { $0.episode! })
+        #expect(HomeAdaptation.thresholdFolds(items, k: 1, cry: 0).isEmpty)
+        #expect(HomeAdaptation.thresholdFolds([item(0, 1), item(1, 2)], k: 5, cry: 0).isEmpty)   // one cry
+        #expect(HomeAdaptation.thresholdFolds(items, k: 50, cry: 0).count == 7)                   // at most one fold per cry
+
+        let dir = Self.tempDir(); defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/episodes", withIntermediateDirectories: true)
+        try Self.writeEpisodes(dir + "/episodes", [(true, ["cry"]), (true, ["hungry"]), (true, ["cry"]), (false, ["not-cry"])])
+        let episodes = try LabelledEpisode.load(directory: dir + "/episodes", frontEnd: try Self.frontEnd())
+        let sample = try RehearsalSample.load(path: Self.models + "/rehearsal.safetensors")
+        var o = Self.options(steps: 2)
+        o.operatingPoint = true
+        o.maxDrop = 1
+        o.thresholdFolds = 0
+        let inSample = try #require(try HomeAdaptation(options: o, folds: 0, evaluate: false)
+            .run(role: .detector, basePath: Self.models + "/detector.safetensors", episodes: episodes, sample: sample,
+                 outDir: dir + "/a", progress: { _ in }).onThreshold)
+        o.thresholdFolds = 3
+        let folded = try #require(try HomeAdaptation(options: o, folds: 0, evaluate: false)
+            .run(role: .detector, basePath: Self.models + "/detector.safetensors", episodes: episodes, sample: sample,
+                 outDir: dir + "/b", progress: { _ in }).onThreshold)
+        #expect(folded <= inSample, "\(folded) > \(inSample)")
+        #expect(try CryModelFile.load(path: dir + "/b/detector.safetensors").extras["adapted_with"]?.contains("threshold folds 3") == true)
     }
 
     /// A malformed recorded operating point is an error naming it.
