@@ -35,6 +35,10 @@ public enum ControlRequest: Sendable, Equatable {
     /// `{"cmd":"reload"}` -> `{"ok":true,"v":1,"models":{...},"adapted":[...]}` once the models
     /// are loaded and checked (they are swapped in between frames); an error keeps the old ones.
     case reload
+    /// `{"cmd":"adapt"}` -> `{"ok":true,"v":1,"adaptation":{...}}` once `crymodel adapt` has
+    /// started as a low-priority child of the daemon; progress and result in the status's
+    /// `adaptation`; the models it writes are reloaded when it ends.
+    case adapt
 
     public var json: JSONValue {
         switch self {
@@ -47,6 +51,7 @@ public enum ControlRequest: Sendable, Equatable {
         case .label(let episode, let label):
             return .object([("cmd", .string("label")), ("episode", episode.json), ("label", .string(label.rawValue))])
         case .reload: return .object([("cmd", .string("reload"))])
+        case .adapt: return .object([("cmd", .string("adapt"))])
         }
     }
 
@@ -101,8 +106,11 @@ public enum ControlRequest: Sendable, Equatable {
         case "reload":
             allowed = ["cmd"]
             request = .reload
+        case "adapt":
+            allowed = ["cmd"]
+            request = .adapt
         default:
-            throw .badRequest("unknown cmd \"\(cmd)\" (known: status, subscribe, events, label, reload)")
+            throw .badRequest("unknown cmd \"\(cmd)\" (known: status, subscribe, events, label, reload, adapt)")
         }
         if let extra = members.first(where: { !allowed.contains($0.0) }) {
             throw .badRequest("unknown field \"\(extra.0)\" for cmd \"\(cmd)\"")
@@ -134,6 +142,11 @@ public enum ControlResponse {
         JSONValue.object([("ok", .bool(true)), ("v", .number(Double(protocolVersion))),
                           ("models", .object(models.map { ($0.0, JSONValue.string($0.1)) })),
                           ("adapted", .array(adapted.map(JSONValue.string)))]).description + "\n"
+    }
+
+    public static func adaptation(_ a: AdaptationStatus) -> String {
+        JSONValue.object([("ok", .bool(true)), ("v", .number(Double(protocolVersion))), ("adaptation", a.json)])
+            .description + "\n"
     }
 
     public static func error(_ message: String) -> String {
@@ -184,6 +197,8 @@ public struct DaemonStatus: Sendable, Equatable {
     public var episodesWriting: Int = 0
     /// The MQTT connection; nil (and no `"mqtt"` member) when MQTT is off.
     public var mqtt: MQTTLinkStatus?
+    /// The last adaptation started by `{"cmd":"adapt"}` (state `idle` when none).
+    public var adaptation = AdaptationStatus()
 
     public init() {}
 
@@ -220,6 +235,7 @@ public struct DaemonStatus: Sendable, Equatable {
             ])),
         ]
         if let mqtt { members.append(("mqtt", mqtt.json)) }
+        members.append(("adaptation", adaptation.json))
         return .object(members)
     }
 
@@ -254,5 +270,46 @@ public struct DaemonStatus: Sendable, Equatable {
         episodesBytes = json["episodes"]?["bytes"]?.intValue ?? 0
         episodesWriting = json["episodes"]?["writing"]?.intValue ?? 0
         if let m = json["mqtt"], !m.isNull { mqtt = try MQTTLinkStatus(json: m) }
+        if let a = json["adaptation"], !a.isNull { adaptation = AdaptationStatus(json: a) }
+    }
+}
+
+/// `monitorctl adapt`: the daemon's `crymodel adapt` child (status member `adaptation`).
+public struct AdaptationStatus: Sendable, Equatable {
+    /// `idle` (none started), `running`, `done` (both models written or skipped), `refused`
+    /// (a model was refused as worse than the shipped one; the other may be written),
+    /// `failed` (could not run, or bad episodes/models).
+    public var state = "idle"
+    /// The child's process id while it runs.
+    public var pid: Int?
+    /// Its last progress line (`detector: adapting on 33 episodes (60 steps)`...).
+    public var progress: String?
+    /// How it ended: the exit status and what happened (refusal, error, the reload's result).
+    public var exitStatus: Int?
+    public var result: String?
+    /// Seconds since it started (running) or that it took (ended).
+    public var seconds: Double?
+
+    public init(state: String = "idle") { self.state = state }
+
+    public var json: JSONValue {
+        func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+        return .object([
+            ("state", .string(state)),
+            ("pid", pid.map { .number(Double($0)) } ?? .null),
+            ("progress", opt(progress)),
+            ("exit_status", exitStatus.map { .number(Double($0)) } ?? .null),
+            ("result", opt(result)),
+            ("seconds", seconds.map { .fixed($0, decimals: 1) } ?? .null),
+        ])
+    }
+
+    public init(json: JSONValue) {
+        state = json["state"]?.stringValue ?? "idle"
+        pid = json["pid"]?.intValue
+        progress = json["progress"]?.stringValue
+        exitStatus = json["exit_status"]?.intValue
+        result = json["result"]?.stringValue
+        seconds = json["seconds"]?.doubleValue
     }
 }

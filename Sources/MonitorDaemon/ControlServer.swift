@@ -20,17 +20,22 @@ public struct ControlHandlers: Sendable {
     public var label: @Sendable (EpisodeReference, EpisodeLabel) -> Result<MonitorEvent, ControlRefusal>
     /// `{"cmd":"reload"}`: the models in use from now on and which are adapted, or why not.
     public var reload: @Sendable () -> Result<([(String, String)], [String]), ControlRefusal>
+    /// `{"cmd":"adapt"}`: the adaptation just started, or why not.
+    public var adapt: @Sendable () -> Result<AdaptationStatus, ControlRefusal>
 
     public init(status: @escaping @Sendable () -> DaemonStatus,
                 recentEvents: @escaping @Sendable (_ limit: Int) -> [MonitorEvent],
                 label: @escaping @Sendable (EpisodeReference, EpisodeLabel) -> Result<MonitorEvent, ControlRefusal>
                     = { _, _ in .failure(ControlRefusal("labels are not supported here")) },
                 reload: @escaping @Sendable () -> Result<([(String, String)], [String]), ControlRefusal>
-                    = { .failure(ControlRefusal("reload is not supported here")) }) {
+                    = { .failure(ControlRefusal("reload is not supported here")) },
+                adapt: @escaping @Sendable () -> Result<AdaptationStatus, ControlRefusal>
+                    = { .failure(ControlRefusal("adapt is not supported here")) }) {
         self.status = status
         self.recentEvents = recentEvents
         self.label = label
         self.reload = reload
+        self.adapt = adapt
     }
 }
 
@@ -429,6 +434,11 @@ public final class ControlServer: @unchecked Sendable {
         case .reload:
             switch handlers.reload() {
             case .success(let (models, adapted)): reply(ControlResponse.reloaded(models: models, adapted: adapted), to: c)
+            case .failure(let refusal): reply(ControlResponse.error(refusal.description), to: c)
+            }
+        case .adapt:
+            switch handlers.adapt() {
+            case .success(let a): reply(ControlResponse.adaptation(a), to: c)
             case .failure(let refusal): reply(ControlResponse.error(refusal.description), to: c)
             }
         }

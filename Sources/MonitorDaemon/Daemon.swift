@@ -70,6 +70,8 @@ public final class Daemon: @unchecked Sendable {
     /// One reload at a time (socket and SIGHUP).
     private let reloadLock = Locked(0)
     private var server: ControlServer?
+    /// `monitorctl adapt`'s `crymodel adapt` child (set up in `run`).
+    private var adaptation: AdaptationRunner?
     /// Events and state to an MQTT broker; nil when `[mqtt] enabled` is false.
     private let mqtt: MQTTPublisher?
     private let notifier: SystemdNotifier
@@ -143,6 +145,11 @@ public final class Daemon: @unchecked Sendable {
             report("babymonitord: \(failure.problem)")
             return failure.locked ? 1 : 74
         }
+        let adaptation = AdaptationRunner(config: options.config, reload: { [weak self] in
+            guard let self else { return .failure(ControlRefusal("the daemon is stopping")) }
+            return self.reloadModels(reason: "adapt")
+        })
+        self.adaptation = adaptation
         let server: ControlServer
         do {
             var serverOptions = ControlServer.Options(path: options.socketPath,
@@ -158,6 +165,10 @@ public final class Daemon: @unchecked Sendable {
                 reload: { [weak self] in
                     guard let self else { return .failure(ControlRefusal("the daemon is stopping")) }
                     return self.reloadModels(reason: "request").map { ($0.names, $0.adaptedRoles) }
+                },
+                adapt: { [weak self] in
+                    guard let self, !self.stopping.load(ordering: .acquiring) else { return .failure(ControlRefusal("the daemon is stopping")) }
+                    return adaptation.start()
                 }))
             try server.start()
         } catch {
@@ -231,6 +242,7 @@ public final class Daemon: @unchecked Sendable {
     /// Stops capture and processing, writes the final events, removes the socket.
     private func shutdown(reason: String) -> Int32 {
         stopping.store(true, ordering: .releasing)
+        adaptation?.stop()
         notifier.notify("STOPPING=1\nSTATUS=stopping (\(reason))")
         capture.stopRequested.store(true, ordering: .releasing)
         capture.stopWakeup.signal()
@@ -355,6 +367,7 @@ public final class Daemon: @unchecked Sendable {
             s.episodesWriting = kept.writing
         }
         s.mqtt = mqtt?.status
+        if let a = adaptation?.status { s.adaptation = a }
         return s
     }
 

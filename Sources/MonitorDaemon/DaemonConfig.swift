@@ -78,6 +78,10 @@ public struct DaemonConfig: Sendable, Equatable {
         /// `cause.safetensors` found here are used instead of the configured ones, at start and
         /// on reload. A missing directory or file: the configured model.
         public var adaptedDir = "/var/lib/babymonitor/models"
+        /// `monitorctl adapt`: the `crymodel` program the daemon runs (nil: the one beside
+        /// babymonitord, else `crymodel` on PATH), and its `--steps` (nil: crymodel's default).
+        public var crymodel: String?
+        public var adaptSteps: Int?
     }
 
     /// Episode audio kept on the device for labelling and adaptation (EpisodeRecorder).
@@ -201,10 +205,12 @@ public struct DaemonConfig: Sendable, Equatable {
             c.audio.ringSeconds = try r.number(t, "audio", "ring_seconds", in: 0.1...600) ?? c.audio.ringSeconds
         }
         if let t = try r.table(root, "models") {
-            try r.keys(t, "models", known: ["cause", "detector", "adapted_dir"])
+            try r.keys(t, "models", known: ["cause", "detector", "adapted_dir", "crymodel", "adapt_steps"])
             c.models.cause = try r.path(t, "models", "cause")
             c.models.detector = try r.path(t, "models", "detector")
             c.models.adaptedDir = try r.path(t, "models", "adapted_dir") ?? c.models.adaptedDir
+            c.models.crymodel = try r.path(t, "models", "crymodel")
+            c.models.adaptSteps = try r.int(t, "models", "adapt_steps", in: 1...100_000)
         }
         if let t = try r.table(root, "detector") {
             try r.keys(t, "detector", known: ["gate_margin_db", "gate_minimum_db", "on_threshold", "off_threshold",

@@ -21,7 +21,7 @@ struct Monitorctl: ParsableCommand {
         commandName: "monitorctl",
         abstract: "Talk to a running babymonitord over its control socket.",
         discussion: "Exit status: 0 ok, 1 the daemon refused or failed, 2 usage, 65 a label or model refused, 69 no daemon at the socket (or no answer within --timeout, or permission denied).",
-        subcommands: [Status.self, Events.self, Report.self, Label.self, Reload.self, Rooms.self])
+        subcommands: [Status.self, Events.self, Report.self, Label.self, Reload.self, Adapt.self, Rooms.self])
 
     /// Usage errors exit 2 (interfaces.md), not ArgumentParser's 64.
     static func main() {
@@ -177,6 +177,51 @@ extension Monitorctl {
                     printLine("\(pad(role, 9))\(value.stringValue ?? "?")\(adapted.contains(role) ? " (adapted)" : "")")
                 }
             }
+        }
+    }
+}
+
+extension Monitorctl {
+    struct Adapt: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Adapt the models to this home's labelled episodes (crymodel adapt, run by the daemon).",
+            discussion: """
+                The daemon runs `crymodel adapt` on its kept episodes as a child process at the lowest \
+                CPU priority ([models] crymodel, adapt_steps); `monitorctl status` shows its progress. \
+                When it ends, the models it wrote are reloaded (a model refused as worse than the \
+                shipped one is not written; the one in use stays). With --wait: waits for the end \
+                and exits 0 when done, 1 when a model was refused or the adaptation failed. Exit 65 \
+                when the daemon cannot start it (one already running, no kept audio, no crymodel).
+                """)
+        @ParentCommand var root: Monitorctl
+        @Flag(help: "Wait until the adaptation ends, printing its progress.") var wait = false
+
+        func run() throws {
+            let path = root.socketPath
+            var final: AdaptationStatus?
+            try withClient(path, timeout: root.timeout, refusedCode: SysExit.dataError) { client throws(ControlClientError) in
+                let answer = try client.request(.adapt)
+                let a = answer["adaptation"].map(AdaptationStatus.init(json:)) ?? AdaptationStatus(state: "running")
+                printLine("adaptation started (pid \(a.pid ?? 0)); progress in `monitorctl status`")
+            }
+            guard wait else { return }
+            var lastProgress = ""
+            while final == nil {
+                usleep(500_000)
+                try withClient(path, timeout: root.timeout) { client throws(ControlClientError) in
+                    let answer = try client.request(.status)
+                    guard let json = answer["status"] else { throw .protocolError("status answer has no \"status\"") }
+                    let s: DaemonStatus
+                    do { s = try DaemonStatus(json: json) } catch { throw .protocolError("\(error)") }
+                    if s.adaptation.state == "running" {
+                        if let p = s.adaptation.progress, p != lastProgress { printLine(p); lastProgress = p }
+                    } else {
+                        final = s.adaptation
+                    }
+                }
+            }
+            printLine(renderAdaptation(final!))
+            if final!.state != "done" { throw SysExit.failure }
         }
     }
 }

@@ -38,7 +38,18 @@ func render(_ s: DaemonStatus) -> String {
     row("event log", log)
     row("subscribers", "\(s.subscribers)")
     if let m = s.mqtt { row("mqtt", renderMQTT(m)) }
+    if s.adaptation.state != "idle" { row("adaptation", renderAdaptation(s.adaptation)) }
     return lines.joined(separator: "\n")
+}
+
+/// `running for 12 s (pid 4242): detector: adapting on 33 episodes (60 steps)` /
+/// `done in 24.1 s: adapted models written to ...; reloaded (adapted: detector, cause)`
+func renderAdaptation(_ a: AdaptationStatus) -> String {
+    let took = a.seconds.map { " \(fixed($0, 1)) s" } ?? ""
+    switch a.state {
+    case "running": return "running for\(took) (pid \(a.pid ?? 0)): \(a.progress ?? "")"
+    default: return "\(a.state)" + (took.isEmpty ? "" : " in\(took)") + ": \(a.result ?? "")"
+    }
 }
 
 /// `2026-11-24T21:03:12.481Z  cry_start   episode 12 at 4312.250 s`

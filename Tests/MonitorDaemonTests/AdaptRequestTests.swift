@@ -1,0 +1,111 @@
+import Testing
+import Foundation
+import AudioIO
+import ControlProtocol
+@testable import MonitorDaemon
+
+/// `monitorctl adapt` / `{"cmd":"adapt"}` against the real daemon (issue 13): the daemon runs
+/// the real `crymodel adapt` as a low-priority child, shows it in the status, and reloads
+/// what it wrote; a failed adaptation changes no model; a request it cannot start is an
+/// error (exit 65).
+@Suite(.serialized) struct AdaptRequestTests {
+    /// Kept, labelled episodes as the daemon writes them: 1 s of quiet noise, then a
+    /// harmonic sweep (cry) or a hum (not-cry).
+    static func writeEpisodes(_ dir: String, _ cries: [Bool]) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var seed: UInt64 = 3
+        for (i, cry) in cries.enumerated() {
+            let n = i + 1, rate = 8000
+            var x = [Float](repeating: 0, count: 4 * rate)
+            for k in x.indices {
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                x[k] = Float(Int64(bitPattern: seed >> 11) % 1000) / 1_000_000
+                guard k >= rate else { continue }
+                let t = Double(k) / Double(rate)
+                if cry {
+                    let ph = 2 * Double.pi * (450 + 30 * Double(i)) * t + 40 * sin(2 * Double.pi * 0.5 * t)
+                    x[k] += Float(0.25 * (sin(ph) + 0.5 * sin(2 * ph)))
+                } else {
+                    x[k] += Float(0.2 * sin(2 * Double.pi * (120 + 10 * Double(i)) * t))
+                }
+            }
+            try WAVWriter.write(AudioBuffer(samples: x, sampleRate: rate), to: dir + "/episode-\(n).wav")
+            let label = cry ? "cry" : "not-cry"
+            let json = "{\"v\":1,\"episode\":\(n),\"t_audio\":\(10 * n).0,\"duration_s\":3,\"audio\":\"episode-\(n).wav\",\"sample_rate\":8000,\"onset_offset_s\":1,\"labels\":[{\"ts\":\"2026-12-07T00:00:00.000Z\",\"label\":\"\(label)\"}]}\n"
+            _ = FileManager.default.createFile(atPath: dir + "/episode-\(n).json", contents: Data(json.utf8))
+        }
+    }
+
+    static func config(_ dir: String, extra: String = "") throws -> String {
+        let models = ModelReloadTests.shippedModels
+        try #require(FileManager.default.fileExists(atPath: models + "/rehearsal.safetensors"), "the shipped models are missing from \(models)")
+        return Integration.writeConfig(dir, """
+            [audio]
+            sample_rate = 8000
+            [models]
+            detector = "\(models)/detector.safetensors"
+            cause = "\(models)/cause.safetensors"
+            adapt_steps = 2
+            \(extra)
+            """)
+    }
+
+    @Test func theDaemonAdaptsReportsProgressAndReloads() throws {
+        let dir = makeTempDirectory("bmad"); defer { removeTree(dir) }
+        let wav = dir + "/tone.wav", log = dir + "/events.jsonl", sock = dir + "/control.sock", state = dir + "/state"
+        try DaemonProcessTests.writeTone(wav, seconds: 2, rate: 8000)
+        try FileManager.default.createDirectory(atPath: state + "/episodes", withIntermediateDirectories: true)
+        let run = try DaemonProcessTests.start(["--config", try Self.config(dir), "--input", "wav:" + wav, "--pace", "fast",
+                                                "--keep-running", "--state-dir", state, "--event-log", log, "--socket", sock], in: dir)
+        defer { run.stop() }
+        let client = try #require(Integration.client(sock), "\(run.errorText)")
+        #expect(waitUntil { (try? client.status().state) == "finished" })
+        #expect(try client.status().adaptation.state == "idle")
+        var (code, text) = try DaemonProcessTests.monitorctl(["--socket", sock, "status"])
+        #expect(code == 0 && !text.contains("adaptation"), "\(text)")
+
+        // Nothing labelled yet: crymodel adapt fails (exit 65), the status says why, no model changes.
+        (code, text) = try DaemonProcessTests.monitorctl(["--socket", sock, "adapt", "--wait"])
+        #expect(code == 1 && text.contains("adaptation started") && text.contains("failed"), "\(text)")
+        var status = try client.status()
+        #expect(status.adaptation.state == "failed" && status.adaptation.exitStatus == 65 && status.adaptation.pid == nil)
+        #expect(status.adaptation.result?.contains("no labelled episode") == true, "\(status.adaptation)")
+        #expect(status.modelsAdapted.isEmpty && !FileManager.default.fileExists(atPath: state + "/models/detector.safetensors"))
+
+        // Labelled episodes: the detector is adapted, written to the state dir's models and
+        // reloaded (no cause label: the cause model stays the shipped one).
+        try Self.writeEpisodes(state + "/episodes", [true, false, true, false])
+        (code, text) = try DaemonProcessTests.monitorctl(["--socket", sock, "adapt", "--wait"])
+        status = try client.status()
+        #expect(code == 0 && text.contains("done"), "\(text) \(status.adaptation)")
+        #expect(status.adaptation.state == "done" && status.adaptation.exitStatus == 0 && (status.adaptation.seconds ?? 0) > 0)
+        #expect(status.adaptation.result?.contains("reloaded (adapted: detector)") == true, "\(status.adaptation)")
+        #expect(status.modelsAdapted == ["detector"] && status.detectorModel == state + "/models/detector.safetensors")
+        #expect(waitUntil {
+            let loaded = (try? DaemonProcessTests.events(log))?.filter { $0["type"]?.stringValue == "models_loaded" }
+            return loaded?.last?["reason"]?.stringValue == "adapt"
+        })
+        (code, text) = try DaemonProcessTests.monitorctl(["--socket", sock, "status"])
+        #expect(text.contains("adaptation  done in") && text.contains("(adapted to this home)"), "\(text)")
+        #expect(Integration.terminate(run) == 0)
+    }
+
+    @Test func anAdaptationThatCannotStartIsRefused() throws {
+        let dir = makeTempDirectory("bmad"); defer { removeTree(dir) }
+        let wav = dir + "/tone.wav", log = dir + "/events.jsonl", sock = dir + "/control.sock"
+        try DaemonProcessTests.writeTone(wav, seconds: 1, rate: 8000)
+        let config = try Self.config(dir, extra: "crymodel = \"\(dir)/no-such-crymodel\"")
+        let run = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
+                                                "--keep-running", "--state-dir", dir + "/state", "--event-log", log, "--socket", sock], in: dir)
+        defer { run.stop() }
+        let client = try #require(Integration.client(sock), "\(run.errorText)")
+        #expect(waitUntil { (try? client.status().state) == "finished" })
+        let (code, text) = try DaemonProcessTests.monitorctl(["--socket", sock, "adapt"])
+        #expect(code == 65 && text.contains("cannot find the crymodel program"), "\(text)")
+        #expect(try client.status().adaptation.state == "idle")
+        // The request and its refusal through the socket as such.
+        #expect(try ControlRequest.parse(line: "{\"cmd\":\"adapt\"}") == .adapt)
+        #expect(throws: ControlProtocolError.self) { try ControlRequest.parse(line: "{\"cmd\":\"adapt\",\"steps\":3}") }
+        #expect(Integration.terminate(run) == 0)
+    }
+}
