@@ -90,6 +90,55 @@ import ControlProtocol
         #expect(Integration.terminate(run) == 0)
     }
 
+    /// The reliability check for adapting: an adaptation running beside a realtime replay
+    /// (and its reload) leaves the replay's cry_start / need / cry_end events exactly those
+    /// of the same replay without it, with no sample dropped.
+    @Test func adaptingUnderAReplayLosesNoEvent() throws {
+        let dir = makeTempDirectory("bmad"); defer { removeTree(dir) }
+        let samples = Integration.clip(cries: [(1.5, 3), (7, 4)], total: 14)
+        let seconds = Double(samples.count) / Double(Integration.rate)
+        let wav = dir + "/clip.wav"
+        try WAVWriter.write(AudioBuffer(samples: samples, sampleRate: Integration.rate), to: wav)
+        func episodeEvents(_ log: String) throws -> [String] {
+            try DaemonProcessTests.events(log).filter {
+                ["cry_start", "need", "cry_end"].contains($0["type"]?.stringValue ?? "")
+            }.map(Integration.withoutTimestamp)
+        }
+        // Energy-only detection: the episodes do not depend on the detector being adapted.
+        let config = try Self.config(dir, extra: "[detector]\nenergy_only = true\n")
+        let reference = dir + "/reference.jsonl"
+        // The same kept episodes in both runs: episode numbers continue after them.
+        try Self.writeEpisodes(dir + "/ref-state/episodes", [true, false, true, false])
+        let first = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "fast",
+                                                  "--state-dir", dir + "/ref-state", "--event-log", reference,
+                                                  "--socket", dir + "/r.sock"], in: dir)
+        first.process.waitUntilExit()
+        let expected = try episodeEvents(reference)
+        #expect(first.process.terminationStatus == 0 && expected.filter { $0.contains("cry_end") }.count >= 2, "\(expected)")
+
+        let state = dir + "/state", log = dir + "/events.jsonl", sock = dir + "/control.sock"
+        try Self.writeEpisodes(state + "/episodes", [true, false, true, false])
+        let run = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav, "--pace", "realtime",
+                                                "--keep-running", "--state-dir", state, "--event-log", log, "--socket", sock], in: dir)
+        defer { run.stop() }
+        let client = try #require(Integration.client(sock), "\(run.errorText)")
+        let answer = try client.request(.adapt)
+        #expect(answer["adaptation"]?["state"]?.stringValue == "running", "\(answer)")
+        let during = try client.status()
+        #expect(during.adaptation.state != "idle")
+        #expect(waitUntil(seconds: 600) { (try? client.status().state) == "finished" })
+        #expect(waitUntil(seconds: 600) { (try? client.status().adaptation.state).map { $0 != "running" } ?? false })
+        let status = try client.status()
+        #expect(status.adaptation.state == "done", "\(status.adaptation)")
+        #expect(Integration.terminate(run) == 0)
+        #expect(try episodeEvents(log) == expected)
+        #expect(status.droppedSamples == 0 && status.xruns == 0)
+        #expect(abs(status.audioSeconds - seconds) < 0.001)
+        let events = try DaemonProcessTests.events(log)
+        #expect(!events.contains { $0["type"]?.stringValue == "overrun" || $0["type"]?.stringValue == "model_error" })
+        #expect(events.contains { $0["type"]?.stringValue == "models_loaded" && $0["reason"]?.stringValue == "adapt" })
+    }
+
     @Test func anAdaptationThatCannotStartIsRefused() throws {
         let dir = makeTempDirectory("bmad"); defer { removeTree(dir) }
         let wav = dir + "/tone.wav", log = dir + "/events.jsonl", sock = dir + "/control.sock"
