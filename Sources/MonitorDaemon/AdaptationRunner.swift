@@ -89,10 +89,14 @@ final class AdaptationRunner: @unchecked Sendable {
                 return .failure(ControlRefusal("adapt: cannot start \(crymodel)"))
             }
             // Lowest CPU priority: the audio path and everything else on the board come first.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid), 19)
+            // (The shipped unit re-allows setpriority in its seccomp filter for this.)
+            var note = ""
+            if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(pid), 19) != 0 {
+                note = " (at normal priority: setpriority: \(String(cString: strerror(errno))))"
+            }
             s = AdaptationStatus(state: "running")
             s.pid = Int(pid)
-            s.progress = "started"
+            s.progress = "started" + note
             startedAt.withLock { $0 = monotonicSeconds() }
             let readFD = pipeFDs[0]
             DaemonThread.start(name: "adapt") { [self] in self.follow(pid: pid, stderrFD: readFD) }
@@ -182,11 +186,10 @@ final class AdaptationRunner: @unchecked Sendable {
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attr, &none)
         posix_spawnattr_setsigdefault(&attr, &all)
-        // A realtime-scheduled caller must not hand its policy to the child.
-        var param = sched_param(sched_priority: 0)
-        posix_spawnattr_setschedpolicy(&attr, SCHED_OTHER)
-        posix_spawnattr_setschedparam(&attr, &param)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSCHEDULER))
+        // No POSIX_SPAWN_SETSCHEDULER: the caller (the control server's thread) is SCHED_OTHER
+        // (only the capture thread asks for SCHED_FIFO), and the unit's seccomp filter denies
+        // sched_setscheduler, which would make the spawn itself fail.
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }
         var pid: pid_t = 0
