@@ -307,7 +307,8 @@ def measure(args):
         nd = os.path.join(args.out, "nights", night)
         probs_path = os.path.join(mdir, night + "-probs.tsv")
         eps_path = os.path.join(mdir, night + "-sweep-episodes.tsv")
-        out = run([cm, "detect", "--model", args.model, os.path.join(nd, "night.wav"), "--labels",
+        models = [a for m in args.model.split(",") for a in ("--model", m)]  # several: an ensemble (mean p(cry))
+        out = run([cm, "detect"] + models + [os.path.join(nd, "night.wav"), "--labels",
                    os.path.join(nd, "labels.tsv"), "--sweep", "--sweep-episodes", eps_path,
                    "--probabilities", probs_path] + (["--on-threshold", str(args.on_threshold)] if args.on_threshold else [])
                   + (args.detect_args.split() if args.detect_args else []))
@@ -447,11 +448,11 @@ def main():
     p.add_argument("extra", nargs=argparse.REMAINDER)
     p = sub.add_parser("measure")
     p.add_argument("--out", default="out/openset")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="a detector model, or several separated by commas (an ensemble)")
     p.add_argument("--name", required=True)
     p.add_argument("--nights", default="val,val-coded,test,test-coded")
     p.add_argument("--on-threshold", type=float)
-    p.add_argument("--detect-args", help="more `crymodel detect` options, e.g. '--confirm-frames 30'")
+    p.add_argument("--detect-args", help="more `crymodel detect` options, e.g. '--confirm-frames 30' or '--smoothing 0.3'")
     p = sub.add_parser("report")
     p.add_argument("--out", default="out/openset")
     p.add_argument("--names")

@@ -14,7 +14,8 @@ public protocol CryProbabilityModel: AnyObject {
 ///
 ///     gate_t = EnergyGate(level_t)                         level_t = levelScale * features_t[levelIndex]
 ///     p_t    = gate_t ? stage2(features_t) : 0             (stage 2 is not run while closed)
-///     events = EpisodeSegmenter(p_t, gate_t)
+///     q_t    = (1/N) sum_{k=0}^{N-1} p_{t-k}               (N = smoothingFrames; p before the stream = 0)
+///     events = EpisodeSegmenter(q_t, gate_t)
 ///
 /// Stage 2's state is reset when the gate opens after being closed for at least
 /// `classifierResetAfterClosedSeconds`. In `energyOnly` mode p_t = gate_t: the
@@ -34,8 +35,11 @@ public final class CryDetector {
     private var stage2: CryProbabilityModel?
     public private(set) var gate: EnergyGate
     public private(set) var segmenter: EpisodeSegmenter
-    /// p(cry) of the last frame (0 while the gate was closed).
+    /// p(cry) of the last frame as the segmenter saw it (after smoothing; 0 while the gate
+    /// was closed and no earlier p is still inside the smoothing window).
     public private(set) var lastProbability: Float = 0
+    /// The causal moving average over `configuration.smoothingFrames` frames.
+    private var smoother: ProbabilitySmoother
     /// Gate state of the last frame.
     public var isGateOpen: Bool { gate.isOpen }
     /// Frames processed, and frames on which stage 2 ran (for the cost figures).
@@ -58,6 +62,7 @@ public final class CryDetector {
         self.levelScale = levelScale
         gate = EnergyGate(configuration: configuration)
         segmenter = EpisodeSegmenter(configuration: configuration)
+        smoother = ProbabilitySmoother(frames: configuration.smoothingFrames)
     }
 
     /// The sound-activated baseline: an episode wherever the gate is open long enough.
@@ -72,6 +77,7 @@ public final class CryDetector {
         self.levelScale = levelScale
         gate = EnergyGate(configuration: configuration)
         segmenter = EpisodeSegmenter(configuration: configuration)
+        smoother = ProbabilitySmoother(frames: 1)
     }
 
     /// Feeds the next feature frame (frame index = `frameCount` before the call); calls
@@ -94,6 +100,7 @@ public final class CryDetector {
         } else {
             closedRun += 1
         }
+        p = smoother.push(p)
         lastProbability = p
         segmenter.process(probability: p, gateOpen: open, emit: emit)
     }
@@ -127,6 +134,7 @@ public final class CryDetector {
         gate.reset()
         segmenter.reset()
         stage2?.reset()
+        smoother.reset()
         lastProbability = 0
         frameCount = 0
         stage2FrameCount = 0
@@ -152,5 +160,38 @@ public final class CryDetector {
         }
         finish(emit: collect)
         return result
+    }
+}
+
+/// A causal moving average over the last `frames` values, in a ring allocated once; the sum
+/// is recomputed from the ring each time the ring wraps, so rounding cannot accumulate.
+public struct ProbabilitySmoother: Sendable {
+    private var ring: [Float]
+    private var next = 0
+    private var sum: Double = 0
+    public var frames: Int { ring.count }
+
+    public init(frames: Int) {
+        ring = [Float](repeating: 0, count: max(1, frames))
+    }
+
+    /// Adds `p` (the newest value) and returns the mean of the last `frames` values (values
+    /// before the first count as 0).
+    public mutating func push(_ p: Float) -> Float {
+        if ring.count == 1 { return p }
+        sum += Double(p) - Double(ring[next])
+        ring[next] = p
+        next += 1
+        if next == ring.count {
+            next = 0
+            sum = ring.reduce(0.0) { $0 + Double($1) }
+        }
+        return Float(max(0, sum) / Double(ring.count))
+    }
+
+    public mutating func reset() {
+        for i in ring.indices { ring[i] = 0 }
+        next = 0
+        sum = 0
     }
 }

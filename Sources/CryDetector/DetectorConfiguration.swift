@@ -34,6 +34,10 @@ public struct DetectorConfiguration: Sendable, Codable, Equatable {
     public var offThreshold: Float
     /// Consecutive frames with p >= onThreshold needed to confirm an onset.
     public var onsetConfirmationFrames: Int
+    /// The segmenter sees the mean of stage 2's p(cry) over the last this-long (causal
+    /// moving average, closed-gate frames counting as 0); 0 = the frame's own p. Pools the
+    /// evidence of several bursts, so a single cry-like moment of another sound weighs less.
+    public var probabilitySmoothingSeconds: Double
     /// The onset is moved back over the frames with p >= offThreshold before the confirming
     /// run, and further back to where the gate opened if that lies at most this far before.
     public var onsetLookbackSeconds: Double
@@ -58,6 +62,7 @@ public struct DetectorConfiguration: Sendable, Codable, Equatable {
         onThreshold: Float = 0.97,
         offThreshold: Float = 0.3,
         onsetConfirmationFrames: Int = 15,
+        probabilitySmoothingSeconds: Double = 0,
         onsetLookbackSeconds: Double = 1.5,
         hangoverSeconds: Double = 0.5,
         minimumEpisodeSeconds: Double = 0.5,
@@ -73,6 +78,7 @@ public struct DetectorConfiguration: Sendable, Codable, Equatable {
         self.onThreshold = onThreshold
         self.offThreshold = offThreshold
         self.onsetConfirmationFrames = onsetConfirmationFrames
+        self.probabilitySmoothingSeconds = probabilitySmoothingSeconds
         self.onsetLookbackSeconds = onsetLookbackSeconds
         self.hangoverSeconds = hangoverSeconds
         self.minimumEpisodeSeconds = minimumEpisodeSeconds
@@ -96,6 +102,8 @@ public struct DetectorConfiguration: Sendable, Codable, Equatable {
     var onsetLookbackFrames: Int { frames(onsetLookbackSeconds) }
     var confirmationFrames: Int { max(1, onsetConfirmationFrames) }
     var classifierResetFrames: Int { frames(classifierResetAfterClosedSeconds) }
+    /// Frames the p(cry) mean runs over (1: no smoothing).
+    public var smoothingFrames: Int { frames(probabilitySmoothingSeconds, minimum: 1) }
 
     /// Checks the parameters' ranges; the message names the field and value at fault.
     public func validate() throws {
@@ -110,6 +118,9 @@ public struct DetectorConfiguration: Sendable, Codable, Equatable {
         guard (0...1).contains(onThreshold) else { throw bad("onThreshold", onThreshold, "must be in [0, 1]") }
         guard (0...1).contains(offThreshold), offThreshold <= onThreshold else {
             throw bad("offThreshold", offThreshold, "must be in [0, onThreshold]")
+        }
+        guard probabilitySmoothingSeconds >= 0, probabilitySmoothingSeconds <= 10 else {
+            throw bad("probabilitySmoothingSeconds", probabilitySmoothingSeconds, "must be in [0, 10] seconds")
         }
         guard onsetConfirmationFrames >= 1 else { throw bad("onsetConfirmationFrames", onsetConfirmationFrames, "must be >= 1") }
         for (name, v) in [("onsetLookbackSeconds", onsetLookbackSeconds), ("hangoverSeconds", hangoverSeconds),

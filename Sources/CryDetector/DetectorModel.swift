@@ -31,6 +31,60 @@ public final class DetectorModel: CryProbabilityModel {
     public func reset() { classifier.reset() }
 }
 
+/// An ensemble: p(cry) = (1/M) sum_m p_m(cry) over M members stepped on the same frame
+/// (members trained with different seeds disagree most on sounds none of them learned, so
+/// the mean is lower there than on a cry that all of them know). Cost: M times a member's.
+public final class AveragedCryModel: CryProbabilityModel {
+    public let members: [CryProbabilityModel]
+    public let featureCount: Int
+
+    /// `members` must agree on the feature count (the message names the first that does not).
+    public init(members: [CryProbabilityModel], names: [String]) throws {
+        guard let first = members.first else { throw DetectorError.noDetectorModel }
+        for (i, m) in members.enumerated() where m.featureCount != first.featureCount {
+            throw DetectorError.featureCountMismatch(model: i < names.count ? names[i] : "member \(i)",
+                                                     expected: first.featureCount, got: m.featureCount)
+        }
+        self.members = members
+        featureCount = first.featureCount
+    }
+
+    public func cryProbability(_ features: UnsafeBufferPointer<Float>) -> Float {
+        var sum: Float = 0
+        for m in members { sum += m.cryProbability(features) }
+        return sum / Float(members.count)
+    }
+
+    public func reset() { for m in members { m.reset() } }
+}
+
+extension CryDetector {
+    /// A learned detector over the mean p(cry) of several detect models (an ensemble of
+    /// seeds); they must share one front end. One model is the same as `init(model:...)`.
+    public convenience init(models: [CryModelFile], names: [String],
+                            configuration: DetectorConfiguration = .standard) throws {
+        guard let first = models.first else { throw DetectorError.noDetectorModel }
+        if models.count == 1 {
+            try self.init(model: first, name: names.first ?? "model", configuration: configuration)
+            return
+        }
+        let fe = first.configuration.frontEnd
+        var stages: [CryProbabilityModel] = []
+        for (i, m) in models.enumerated() {
+            let name = i < names.count ? names[i] : "member \(i)"
+            guard m.configuration.frontEnd == fe else {
+                throw DetectorError.invalidConfiguration(field: "models", value: name,
+                                                         problem: "front end differs from the first model's; an ensemble shares one front end")
+            }
+            stages.append(try DetectorModel(model: m, name: name))
+        }
+        var c = configuration
+        c.frameSeconds = Double(fe.hopLength) / Double(fe.sampleRate)
+        try self.init(stage2: AveragedCryModel(members: stages, names: names), configuration: c,
+                      levelFeatureIndex: fe.featureNames.firstIndex(of: "log_rms") ?? 0)
+    }
+}
+
 extension CryDetector {
     /// A learned detector over `model` (task `detect`); the frame duration is taken from
     /// the model's front end.

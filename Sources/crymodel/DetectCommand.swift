@@ -20,7 +20,8 @@ struct DetectCommand: ParsableCommand {
             baseline (gate only) instead of a learned detector; it is not a cry detector.
             """)
 
-    @Option(help: "Detector model file (trained with `crymodel train --task detect`).") var model: String?
+    @Option(help: "Detector model file (trained with `crymodel train --task detect`); repeat it for an ensemble (mean p(cry) of the models).")
+    var model: [String] = []
     @Option(help: "Cause model file, run during each episode (reset at its start).") var cause: String?
     @Flag(help: "The sound-activated baseline: episodes wherever the energy gate is open.") var energyOnly = false
     @Argument(help: "Recording (WAV; resampled to the model's rate).") var audio: String
@@ -40,6 +41,8 @@ struct DetectCommand: ParsableCommand {
     @Option(help: "Merge episodes closer than this (seconds).") var mergeGap: Double = DetectorConfiguration.standard.mergeGapSeconds
     @Option(help: "Onset look-back to the gate opening (seconds).") var lookback: Double = DetectorConfiguration.standard.onsetLookbackSeconds
     @Option(help: "Gate margin over the noise floor in dB.") var gateMargin: Float = DetectorConfiguration.standard.gateMarginDB
+    @Option(help: "Mean of p(cry) over this many seconds before segmentation (0: none).")
+    var smoothing: Double = DetectorConfiguration.standard.probabilitySmoothingSeconds
 
     var detectorConfiguration: DetectorConfiguration {
         var c = DetectorConfiguration.standard
@@ -51,12 +54,13 @@ struct DetectCommand: ParsableCommand {
         c.mergeGapSeconds = mergeGap
         c.onsetLookbackSeconds = lookback
         c.gateMarginDB = gateMargin
+        c.probabilitySmoothingSeconds = smoothing
         return c
     }
 
     func validate() throws {
-        if energyOnly && model != nil { throw ValidationError("give either --model or --energy-only, not both") }
-        if !energyOnly && model == nil { throw ValidationError(DetectorError.noDetectorModel.description) }
+        if energyOnly && !model.isEmpty { throw ValidationError("give either --model or --energy-only, not both") }
+        if !energyOnly && model.isEmpty { throw ValidationError(DetectorError.noDetectorModel.description) }
         if sweepEpisodes != nil && !sweep { throw ValidationError("--sweep-episodes needs --sweep") }
         if placements != nil && labels == nil { throw ValidationError("--placements needs --labels (false alarms are episodes that overlap no labelled cry)") }
         do { try detectorConfiguration.validate() } catch { throw ValidationError("\(error)") }
@@ -78,21 +82,22 @@ struct DetectCommand: ParsableCommand {
 
     func run() throws {
         // Models first: a bad model is reported before any audio is read.
-        let detectorFile = try model.map(Self.loadModel)
+        let detectorFiles = try model.map(Self.loadModel)
         let causeFile = try cause.map(Self.loadModel)
-        let frontEnd = detectorFile?.configuration.frontEnd ?? causeFile?.configuration.frontEnd ?? .standard
+        let frontEnd = detectorFiles.first?.configuration.frontEnd ?? causeFile?.configuration.frontEnd ?? .standard
         if let causeFile {
             guard causeFile.configuration.task == .cause else {
                 throw fail("\(cause!): model task is '\(causeFile.configuration.task.rawValue)', --cause needs a cause model", code: SysExit.dataError)
             }
             guard causeFile.configuration.frontEnd == frontEnd else {
-                throw fail("\(cause!): front end differs from the detector's (\(model ?? "standard")); train both on the same front end", code: SysExit.dataError)
+                throw fail("\(cause!): front end differs from the detector's (\(model.first ?? "standard")); train both on the same front end", code: SysExit.dataError)
             }
         }
         let detector: CryDetector
         do {
-            detector = try detectorFile.map { try CryDetector(model: $0, name: model!, configuration: detectorConfiguration) }
-                ?? CryDetector.make(modelPath: nil, energyOnly: true, configuration: detectorConfiguration, frontEnd: frontEnd)
+            detector = try detectorFiles.isEmpty
+                ? CryDetector.make(modelPath: nil, energyOnly: true, configuration: detectorConfiguration, frontEnd: frontEnd)
+                : CryDetector(models: detectorFiles, names: model, configuration: detectorConfiguration)
         } catch {
             throw fail("\(error)", code: SysExit.dataError)
         }
