@@ -20,7 +20,7 @@ import Features
 /// loss at their last frame, as the cause model was trained.
 public struct AdaptationOptions: Sendable {
     // Chosen on the first simulated night (docs/adaptation.md). Larger steps move the
-    // detector's calibration (its cries fall below the shipped 0.97 operating point), which
+    // detector's calibration (its cries fall below the shipped operating point), which
     // the per-home operating point below absorbs.
     public var steps = 60
     public var batch = 16
@@ -33,8 +33,8 @@ public struct AdaptationOptions: Sendable {
     public var maxDrop = 0.02
     /// The daemon's operating point: a frame is cry at p >= onThreshold, an alarm needs
     /// `confirmFrames` such frames in a row.
-    public var onThreshold: Float = 0.97
-    public var confirmFrames = 15
+    public var onThreshold: Float = 0.95
+    public var confirmFrames = 5
     public var seed: UInt64 = 1
     /// Which weights move: all of them, or only the head (dense and softmax layers) over
     /// frozen recurrent layers.

@@ -27,14 +27,24 @@ import Features
             let n = i + 1
             let rate = 8000
             var x = [Float](repeating: 0, count: 4 * rate)
+            var ph = 0.0
             for k in x.indices {
                 seed = seed &* 6364136223846793005 &+ 1442695040888963407
                 x[k] = Float(Int64(bitPattern: seed >> 11) % 1000) / 1_000_000
                 guard k >= rate else { continue }
                 let t = Double(k) / Double(rate)
                 if spec.cry {
-                    let ph = 2 * Double.pi * (450 + 30 * Double(i)) * t + 40 * sin(2 * Double.pi * 0.5 * t)
-                    x[k] += Float(0.25 * (0.6 + 0.4 * sin(2 * Double.pi * 3 * t)) * (sin(ph) + 0.5 * sin(2 * ph)))
+                    // Cry-like: 0.9 s voiced bursts with 0.25 s pauses (inhalations), F0 rising and
+                    // falling within each burst (380-560 Hz), 7 harmonics. (A steady tone with a slow
+                    // vibrato is what the session-11 detector learned to call not a cry.)
+                    let u = (t - 1).truncatingRemainder(dividingBy: 1.15)
+                    guard u < 0.9 else { continue }
+                    let f0 = 380 + 30 * Double(i) + 180 * sin(Double.pi * u / 0.9) + 15 * sin(2 * Double.pi * 6 * t)
+                    ph += 2 * Double.pi * f0 / Double(rate)
+                    let envelope = min(1, u / 0.05) * min(1, (0.9 - u) / 0.08)
+                    var v = 0.0
+                    for h in 1...7 { v += sin(Double(h) * ph) / Double(h) }
+                    x[k] += Float(0.3 * envelope * v)
                 } else {
                     x[k] += Float(0.2 * sin(2 * Double.pi * (120 + 10 * Double(i)) * t)) + x[k] * 100
                 }
