@@ -29,7 +29,9 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        // libmosquitto's header (libmosquitto-dev), the library loaded with dlopen on the first
+        // MQTT client: a daemon with MQTT off maps neither it nor OpenSSL (issue 15).
+        .target(name: "CMosquitto", linkerSettings: [.linkedLibrary("dl")]),
         // Run-time-dispatched SIMD kernels (AVX2+FMA when the CPU has them; no build flags).
         .target(name: "CCryKernels"),
 
