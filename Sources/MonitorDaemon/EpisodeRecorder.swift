@@ -80,7 +80,9 @@ public final class EpisodeRecorder: @unchecked Sendable {
     public let options: Options
     public var isEnabled: Bool { options.keepBytes > 0 }
     private let capacity: Int
-    private let samples: UnsafeMutableBufferPointer<Float>
+    /// The ring, already in the files' 16-bit format: half the memory of Float samples
+    /// (issue 15), and the same bits in the file as converting when writing.
+    private let samples: UnsafeMutableBufferPointer<Int16>
     private let shared = Locked(Shared())
     private let wakeup: Wakeup
     private let publish: @Sendable (MonitorEvent) -> Void
@@ -131,8 +133,10 @@ public final class EpisodeRecorder: @unchecked Sendable {
                 continue
             }
             shared.withLock { s in
+                // Samples -> 16-bit, clipped: x16 = round(clamp(x, -1, 1) * 32767)
                 for i in 0..<room {
-                    samples[(s.written + i) % capacity] = chunk[offset + i]
+                    let x = chunk[offset + i]
+                    samples[(s.written + i) % capacity] = Int16((min(1, max(-1, x)) * 32767).rounded())
                 }
                 s.written += room
             }
@@ -424,10 +428,8 @@ public final class EpisodeRecorder: @unchecked Sendable {
                 if rec.cursor < oldest { lost = oldest - rec.cursor; rec.cursor = oldest }
                 let limit = min(s.written, rec.endSample ?? Int.max)
                 let n = max(0, min(buffer.count, limit - rec.cursor))
-                // Samples -> 16-bit, clipped: x16 = round(clamp(x, -1, 1) * 32767)
                 for i in 0..<n {
-                    let x = samples[(rec.cursor + i) % capacity]
-                    buffer[i] = Int16((min(1, max(-1, x)) * 32767).rounded())
+                    buffer[i] = samples[(rec.cursor + i) % capacity]
                 }
                 return (n, lost)
             }
