@@ -133,10 +133,15 @@ public final class EpisodeRecorder: @unchecked Sendable {
                 continue
             }
             shared.withLock { s in
-                // Samples -> 16-bit, clipped: x16 = round(clamp(x, -1, 1) * 32767)
-                for i in 0..<room {
-                    let x = chunk[offset + i]
-                    samples[(s.written + i) % capacity] = Int16((min(1, max(-1, x)) * 32767).rounded())
+                // In at most two runs (before and after the ring's end), without a division
+                // per sample.
+                var index = s.written % capacity
+                var done = 0
+                while done < room {
+                    let run = min(room - done, capacity - index)
+                    for i in 0..<run { samples[index + i] = sixteenBit(chunk[offset + done + i]) }
+                    done += run
+                    index = 0
                 }
                 s.written += room
             }
@@ -373,7 +378,10 @@ public final class EpisodeRecorder: @unchecked Sendable {
                 current = rec
                 continue
             }
-            wakeup.wait(timeoutMillis: current == nil ? 1000 : 50)
+            // Idle, only a command can give it work, and every command signals: no timed
+            // wake-ups while nobody cries (issue 15). While writing, the ring is drained
+            // every 50 ms.
+            wakeup.wait(timeoutMillis: current == nil ? -1 : 50)
         }
     }
 
@@ -683,6 +691,10 @@ func listDirectory(_ dirFD: Int32) -> [String] {
 }
 
 private func isEnabledFor(_ o: EpisodeRecorder.Options) -> Bool { o.keepBytes > 0 }
+
+/// A sample as the files keep it, clipped: x16 = round(clamp(x, -1, 1) * 32767)
+@inline(__always)
+private func sixteenBit(_ x: Float) -> Int16 { Int16((min(1, max(-1, x)) * 32767).rounded()) }
 
 extension String {
     func trimmingSuffixNewlines() -> String {
