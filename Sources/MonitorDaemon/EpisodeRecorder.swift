@@ -22,7 +22,7 @@ import ControlProtocol
 /// The processing thread only copies samples into a preallocated ring (`append`, no
 /// allocation, no system call) and notes episode events (`observe`); a writer thread takes
 /// the episode's samples out of the ring and writes the files. The ring holds the pre-roll,
-/// the detector's onset look-back and a minute of slack for a slow disk; a live stream never
+/// the detector's onset look-back and 30 s of slack for a slow disk; a live stream never
 /// waits for the writer (samples it could not save in time are counted in the sidecar's
 /// `missing_samples`), a fast replay does (`waitForWriter`).
 ///
@@ -44,8 +44,10 @@ public final class EpisodeRecorder: @unchecked Sendable {
         public var sampleRate: Int
         /// A fast replay waits for the writer instead of letting it fall behind.
         public var waitForWriter = false
-        /// Ring capacity beyond pre-roll and look-back, seconds.
-        public var slackSeconds = 60.0
+        /// Ring capacity beyond pre-roll and look-back, seconds: how long the disk may stall
+        /// before a live stream's kept audio gets gaps (16 kB/s of audio; an SD card that
+        /// stalls longer than this is failing). 30 s, not 60: 0.5 MB less resident (issue 15).
+        public var slackSeconds = 30.0
 
         public init(directory: String, keepBytes: Int, preRollSeconds: Double, sampleRate: Int) {
             self.directory = directory
