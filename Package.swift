@@ -27,9 +27,13 @@ let package = Package(
         // C system libraries (Debian: libasound2-dev, libfftw3-dev, libsoxr-dev).
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
-        .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        // libsoxr's header (libsoxr-dev), the library loaded with dlopen on the first
+        // resampler: a daemon capturing at the models' rate maps neither it nor libgomp.
+        .target(name: "CSoxr", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        // libmosquitto's header (libmosquitto-dev), the library loaded with dlopen on the first
+        // MQTT client: a daemon with MQTT off maps neither it nor OpenSSL (issue 15).
+        .target(name: "CMosquitto", linkerSettings: [.linkedLibrary("dl")]),
         // Run-time-dispatched SIMD kernels (AVX2+FMA when the CPU has them; no build flags).
         .target(name: "CCryKernels"),
 

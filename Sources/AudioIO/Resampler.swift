@@ -31,6 +31,9 @@ public final class Resampler {
         guard inputRate > 0, outputRate > 0 else {
             throw ResamplerError("sample rates must be positive (asked \(inputRate) Hz -> \(outputRate) Hz)")
         }
+        if let problem = soxrLibraryProblem {
+            throw ResamplerError("resampling \(inputRate) Hz -> \(outputRate) Hz needs libsoxr (Debian: libsoxr0): \(problem)")
+        }
         self.inputRate = inputRate
         self.outputRate = outputRate
         var io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I)
@@ -116,3 +119,11 @@ public final class Resampler {
         return String(cString: error)
     }
 }
+
+/// libsoxr is loaded on the first resampler, not linked: babymonitord capturing at the
+/// models' rate never maps it nor libgomp (issue 15). nil, or why it cannot be loaded.
+private let soxrLibraryProblem: String? = {
+    var error = [CChar](repeating: 0, count: 512)
+    guard babymonitor_soxr_load(&error, error.count) != 0 else { return nil }
+    return error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+}()

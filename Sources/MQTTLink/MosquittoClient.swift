@@ -115,13 +115,18 @@ public final class MosquittoClient: @unchecked Sendable {
     private var loopRunning = false
     private var leaked = false
 
-    private static let libraryReady: Bool = {
-        mosquitto_lib_init()
-        return true
+    /// libmosquitto is loaded (and initialised) on the first client, not linked: a daemon
+    /// with MQTT off never maps it nor OpenSSL (issue 15). nil, or why it cannot be loaded.
+    private static let libraryProblem: String? = {
+        var error = [CChar](repeating: 0, count: 512)
+        guard babymonitor_mosquitto_load(&error, error.count) != 0 else { return nil }
+        return error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }()
 
     public init(clientID: String, cleanSession: Bool = true, callbacks: MQTTCallbacks) throws(MQTTError) {
-        _ = MosquittoClient.libraryReady
+        if let problem = MosquittoClient.libraryProblem {
+            throw .invalid("MQTT needs libmosquitto (Debian: libmosquitto1): \(problem)")
+        }
         self.callbacks = callbacks
         // The callbacks reach this object through libmosquitto's `obj` pointer; unretained,
         // because the object outlives its handle (deinit destroys the handle).

@@ -22,7 +22,7 @@ import ControlProtocol
 /// The processing thread only copies samples into a preallocated ring (`append`, no
 /// allocation, no system call) and notes episode events (`observe`); a writer thread takes
 /// the episode's samples out of the ring and writes the files. The ring holds the pre-roll,
-/// the detector's onset look-back and a minute of slack for a slow disk; a live stream never
+/// the detector's onset look-back and 30 s of slack for a slow disk; a live stream never
 /// waits for the writer (samples it could not save in time are counted in the sidecar's
 /// `missing_samples`), a fast replay does (`waitForWriter`).
 ///
@@ -44,8 +44,10 @@ public final class EpisodeRecorder: @unchecked Sendable {
         public var sampleRate: Int
         /// A fast replay waits for the writer instead of letting it fall behind.
         public var waitForWriter = false
-        /// Ring capacity beyond pre-roll and look-back, seconds.
-        public var slackSeconds = 60.0
+        /// Ring capacity beyond pre-roll and look-back, seconds: how long the disk may stall
+        /// before a live stream's kept audio gets gaps (16 kB/s of audio; an SD card that
+        /// stalls longer than this is failing). 30 s, not 60: 0.5 MB less resident (issue 15).
+        public var slackSeconds = 30.0
 
         public init(directory: String, keepBytes: Int, preRollSeconds: Double, sampleRate: Int) {
             self.directory = directory
@@ -80,7 +82,9 @@ public final class EpisodeRecorder: @unchecked Sendable {
     public let options: Options
     public var isEnabled: Bool { options.keepBytes > 0 }
     private let capacity: Int
-    private let samples: UnsafeMutableBufferPointer<Float>
+    /// The ring, already in the files' 16-bit format: half the memory of Float samples
+    /// (issue 15), and the same bits in the file as converting when writing.
+    private let samples: UnsafeMutableBufferPointer<Int16>
     private let shared = Locked(Shared())
     private let wakeup: Wakeup
     private let publish: @Sendable (MonitorEvent) -> Void
@@ -131,8 +135,15 @@ public final class EpisodeRecorder: @unchecked Sendable {
                 continue
             }
             shared.withLock { s in
-                for i in 0..<room {
-                    samples[(s.written + i) % capacity] = chunk[offset + i]
+                // In at most two runs (before and after the ring's end), without a division
+                // per sample.
+                var index = s.written % capacity
+                var done = 0
+                while done < room {
+                    let run = min(room - done, capacity - index)
+                    for i in 0..<run { samples[index + i] = sixteenBit(chunk[offset + done + i]) }
+                    done += run
+                    index = 0
                 }
                 s.written += room
             }
@@ -369,7 +380,10 @@ public final class EpisodeRecorder: @unchecked Sendable {
                 current = rec
                 continue
             }
-            wakeup.wait(timeoutMillis: current == nil ? 1000 : 50)
+            // Idle, only a command can give it work, and every command signals: no timed
+            // wake-ups while nobody cries (issue 15). While writing, the ring is drained
+            // every 50 ms.
+            wakeup.wait(timeoutMillis: current == nil ? -1 : 50)
         }
     }
 
@@ -424,10 +438,8 @@ public final class EpisodeRecorder: @unchecked Sendable {
                 if rec.cursor < oldest { lost = oldest - rec.cursor; rec.cursor = oldest }
                 let limit = min(s.written, rec.endSample ?? Int.max)
                 let n = max(0, min(buffer.count, limit - rec.cursor))
-                // Samples -> 16-bit, clipped: x16 = round(clamp(x, -1, 1) * 32767)
                 for i in 0..<n {
-                    let x = samples[(rec.cursor + i) % capacity]
-                    buffer[i] = Int16((min(1, max(-1, x)) * 32767).rounded())
+                    buffer[i] = samples[(rec.cursor + i) % capacity]
                 }
                 return (n, lost)
             }
@@ -681,6 +693,10 @@ func listDirectory(_ dirFD: Int32) -> [String] {
 }
 
 private func isEnabledFor(_ o: EpisodeRecorder.Options) -> Bool { o.keepBytes > 0 }
+
+/// A sample as the files keep it, clipped: x16 = round(clamp(x, -1, 1) * 32767)
+@inline(__always)
+private func sixteenBit(_ x: Float) -> Int16 { Int16((min(1, max(-1, x)) * 32767).rounded()) }
 
 extension String {
     func trimmingSuffixNewlines() -> String {

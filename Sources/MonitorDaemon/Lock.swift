@@ -29,8 +29,10 @@ public final class Wakeup: @unchecked Sendable {
     }
 
     public func drain() {
-        var sink = [UInt8](repeating: 0, count: 256)
-        while read(fd, &sink, sink.count) > 0 {}
+        // On the stack: this runs once per capture period (no allocation on the hot path).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { sink in
+            while read(fd, sink.baseAddress, sink.count) > 0 {}
+        }
     }
 
     /// Blocks until signalled or `timeoutMillis` passed (-1: forever); returns true when signalled.
