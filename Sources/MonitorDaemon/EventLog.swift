@@ -22,9 +22,11 @@ import FileSafety
 /// The file is opened with `SafeFile.openForAppend` (never through a symlink, never a FIFO,
 /// device or hard-linked file, never in a world-writable non-sticky directory) and locked
 /// with flock(2), so that a second daemon cannot append to the same log. Before each write
-/// the open file is compared with the path: when the file was deleted or replaced behind the
-/// daemon's back (not by a rotation it was told of), it is reopened at the path and a
-/// `degraded` event says so, instead of writing into a file nobody can see.
+/// the open file is compared with the path. When the file was deleted behind the daemon's
+/// back, it is reopened at the path and a `degraded` event says so, instead of writing into
+/// a file nobody can see. When it was only moved (logrotate renames, then sends SIGHUP), it
+/// is reopened at the path quietly: the moved file keeps its lines, nothing is lost, and a
+/// rotation is no fault.
 public final class EventLog: @unchecked Sendable {
     // @unchecked: all mutable state is guarded by `state`.
     public let path: String
@@ -151,15 +153,20 @@ public final class EventLog: @unchecked Sendable {
         return nil
     }
 
-    /// True when the open file is no longer the one at `path`: deleted (link count 0), or
-    /// moved/replaced without a SIGHUP. The caller reopens.
-    private func fileWasReplaced(_ s: State) -> Bool {
-        guard s.fd >= 0 else { return false }
+    private enum OpenFileFate { case inPlace, moved, deleted }
+
+    /// Whether the open file is still the one at `path`: in place; moved or replaced (it still
+    /// has a name elsewhere: a rotation whose SIGHUP has not come yet); or deleted (link count
+    /// 0: what is written to it is lost to every reader). The caller reopens when not in place.
+    private func openFileFate(_ s: State) -> OpenFileFate {
+        guard s.fd >= 0 else { return .inPlace }
         var open = stat()
-        if fstat(s.fd, &open) == 0 && open.st_nlink == 0 { return true }
+        if fstat(s.fd, &open) == 0 && open.st_nlink == 0 { return .deleted }
         var named = stat()
-        guard lstat(path, &named) == 0 else { return true }   // gone (or the directory is)
-        return UInt64(named.st_dev) != s.device || UInt64(named.st_ino) != s.inode
+        if lstat(path, &named) == 0 && UInt64(named.st_dev) == s.device && UInt64(named.st_ino) == s.inode {
+            return .inPlace
+        }
+        return .moved
     }
 
     private func notify(_ notices: [MonitorEvent]) {
@@ -170,12 +177,14 @@ public final class EventLog: @unchecked Sendable {
     /// Writes pending lines in order until one fails. On the first failure after health,
     /// queues a `degraded` event; when the queue empties after a failure, writes a recovery one.
     private func flush(_ s: inout State, notices: inout [MonitorEvent]) -> Bool {
-        if !s.pending.isEmpty && fileWasReplaced(s) {
+        let fate = s.pending.isEmpty ? .inPlace : openFileFate(s)
+        if fate == .moved { closeFile(&s) }   // reopened at the path by the write below
+        if fate == .deleted {
             closeFile(&s)
             // First in the new file, so a reader sees why the history before it is gone.
             let event = MonitorEvent.degraded(
                 component: "event_log",
-                reason: "event log \(path) was deleted or replaced while open (not by a rotation the daemon was told of); reopened at its path",
+                reason: "event log \(path) was deleted while open; reopened at its path",
                 extra: [("reopened", .bool(true))])
             s.pending.insert(event.line, at: 0)
             notices.append(event)

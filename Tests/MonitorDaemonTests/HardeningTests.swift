@@ -429,14 +429,21 @@ import FileSafety
         #expect(log.append(Self.event(2)))
         let lines = (readFile(path) ?? "").split(separator: "\n").map(String.init)
         #expect(lines.count == 2, "\(lines)")
-        #expect(lines.first?.contains("\"type\":\"degraded\"") == true && lines.first?.contains("deleted or replaced") == true)
+        #expect(lines.first?.contains("\"type\":\"degraded\"") == true && lines.first?.contains("was deleted") == true)
         #expect(lines.last?.contains("\"seq\":2") == true)
         #expect(heard.withLock { $0.count } == 1)
-        // Moved away without a SIGHUP: the same.
+        // Moved away, as logrotate does before its SIGHUP: reopened at the path too, but quietly
+        // (the moved file keeps its lines; a rotation is no fault).
         rename(path, path + ".old")
         #expect(log.append(Self.event(3)))
         #expect((readFile(path) ?? "").contains("\"seq\":3"))
         #expect(!(readFile(path + ".old") ?? "").contains("\"seq\":3"))
+        #expect((readFile(path + ".old") ?? "").contains("\"seq\":2"))
+        #expect(!(readFile(path) ?? "").contains("degraded"))
+        #expect(heard.withLock { $0.count } == 1)
+        log.reopen()   // the SIGHUP that follows changes nothing
+        #expect(log.append(Self.event(4)))
+        #expect((readFile(path) ?? "").split(separator: "\n").count == 2)
     }
 
     // MARK: 9. the smaller items
