@@ -38,11 +38,20 @@ import ControlProtocol
 
     /// Starts babymonitord with `arguments`, stderr to a file in `dir`. The test runner's own
     /// systemd and fault-injection variables are removed; `environment` is added after that.
-    static func start(_ arguments: [String], in dir: String, environment: [String: String] = [:]) throws -> Run {
+    /// `launcher`, when given, runs the daemon: `launcher[0]` with `launcher[1...]`, then the
+    /// daemon's path and `arguments` (it must exec the daemon, so the pid stays the daemon's).
+    static func start(_ arguments: [String], in dir: String, environment: [String: String] = [:],
+                      launcher: [String] = []) throws -> Run {
         let stderrPath = dir + "/stderr-\(UInt32.random(in: 0...UInt32.max))"
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try tool("babymonitord"))
-        p.arguments = arguments
+        let daemon = try tool("babymonitord")
+        if let first = launcher.first {
+            p.executableURL = URL(fileURLWithPath: first)
+            p.arguments = Array(launcher.dropFirst()) + [daemon] + arguments
+        } else {
+            p.executableURL = URL(fileURLWithPath: daemon)
+            p.arguments = arguments
+        }
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         p.standardError = FileHandle(forWritingAtPath: stderrPath)
         p.standardOutput = FileHandle.nullDevice

@@ -48,6 +48,25 @@ import FileSafety
         try run(try DaemonProcessTests.tool("babymonitord"), arguments, seconds: seconds)
     }
 
+    /// A launcher (for `DaemonProcessTests.start`, or before a program's path) that runs its
+    /// command with `soname` unloadable: /dev/null bind-mounted over the library in a private
+    /// mount namespace, so nothing else on the machine is affected. nil, with a "skipped"
+    /// line, when the library is not installed or there is no root / unshare(1) here.
+    static func launcherHiding(_ soname: String) throws -> [String]? {
+        let cache = try run("/sbin/ldconfig", ["-p"], seconds: 20)
+        let line = cache.output.split(separator: "\n").first { $0.contains(soname + " (") }
+        guard let line, let arrow = line.range(of: "=> ") else {
+            print("skipped: \(soname) is not installed"); return nil
+        }
+        let library = line[arrow.upperBound...].trimmingCharacters(in: .whitespaces)
+        let launcher = ["/usr/bin/unshare", "-m", "/bin/sh", "-c", "mount --bind /dev/null \"$0\" && exec \"$@\"", library]
+        let probe = try run(launcher[0], Array(launcher.dropFirst()) + ["/bin/true"], seconds: 20)
+        guard probe.status == 0 else {
+            print("skipped: hiding \(soname) needs root and a private mount namespace (unshare -m): \(probe.output)"); return nil
+        }
+        return launcher
+    }
+
     static func event(_ i: Int) -> MonitorEvent { MonitorEvent(type: "test", fields: [("seq", .number(Double(i)))]) }
 
     // MARK: 1. symlinks and other files the daemon must not write through
@@ -377,6 +396,25 @@ import FileSafety
                                  "--event-log", dir + "/ev.jsonl", "--socket", dir + "/c.sock"], seconds: 20)
         #expect(r.status == 65 && !r.signalled, "\(r.output)")
         #expect(r.output.contains("\(fifo): is a FIFO (named pipe), not a regular file"), "\(r.output)")
+    }
+
+    /// libsoxr is loaded with dlopen on the first resampler (issue 15): a WAV at another
+    /// rate than the models' with libsoxr unloadable is a clear error naming the package,
+    /// not a crash, and the log stays well-formed.
+    @Test func resamplingWithoutLibsoxrIsAClearError() throws {
+        guard let hide = try Self.launcherHiding("libsoxr.so.0") else { return }
+        let dir = makeTempDirectory("bmh6"); defer { removeTree(dir) }
+        let wav = dir + "/in16k.wav", log = dir + "/ev.jsonl"
+        try DaemonProcessTests.writeTone(wav, seconds: 2, rate: 16000)
+        let arguments = ["--config", Integration.writeConfig(dir, Self.energyOnly), "--input", "wav:" + wav, "--pace", "fast",
+                         "--event-log", log, "--socket", dir + "/c.sock"]
+        let r = try Self.run(hide[0], Array(hide.dropFirst()) + [try DaemonProcessTests.tool("babymonitord")] + arguments, seconds: 30)
+        #expect(r.status != 0 && !r.signalled, "\(r.output)")
+        #expect(r.output.contains("needs libsoxr (Debian: libsoxr0)"), "\(r.output)")
+        for line in (readFile(log) ?? "").split(separator: "\n") { #expect((try? JSONValue.parse(String(line))) != nil, "\(line)") }
+        // The same input without the library hidden replays.
+        let plain = try Self.daemon(arguments, seconds: 30)
+        #expect(plain.status == 0, "\(plain.output)")
     }
 
     // MARK: 7. a dropped subscriber gets its final line, and the drop is logged

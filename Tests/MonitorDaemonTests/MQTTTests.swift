@@ -324,6 +324,31 @@ struct MQTTTests {
         #expect(none == 69 && noneText.contains("refused"), "\(noneText)")
     }
 
+    /// libmosquitto is loaded with dlopen on the first MQTT client (issue 15). When it cannot
+    /// be loaded (here: /dev/null bind-mounted over it in a private mount namespace, so only
+    /// this daemon is affected), the daemon says why in its status and on stderr, keeps
+    /// listening and logging, and stops cleanly. Needs root and unshare(1); skips otherwise.
+    @Test func missingLibmosquittoIsReportedWhileListeningGoesOn() throws {
+        guard let hide = try HardeningTests.launcherHiding("libmosquitto.so.1") else { return }
+        let dir = makeTempDirectory("bmmqtt"); defer { removeTree(dir) }
+        let wav = dir + "/quiet.wav", sock = dir + "/c.sock", log = dir + "/e.jsonl"
+        try MQTTTest.writeCries(wav, cries: [], total: 60)
+        let run = try DaemonProcessTests.start(["--config", MQTTTest.config(dir, port: TestBroker.freePort()),
+                                                "--input", "wav:" + wav, "--pace", "realtime",
+                                                "--event-log", log, "--socket", sock], in: dir, launcher: hide)
+        defer { run.stop() }
+        #expect(waitUntil(seconds: 20) { MQTTTest.status(sock)?.mqtt?.reason?.contains("libmosquitto") == true },
+                "\(String(describing: MQTTTest.status(sock)?.mqtt)) \(run.errorText)")
+        let s = try #require(MQTTTest.status(sock))
+        #expect(s.state == "listening" && s.mqtt?.state != "connected", "\(s)")
+        let audio = s.audioSeconds
+        #expect(waitUntil { (MQTTTest.status(sock)?.audioSeconds ?? 0) > audio + 0.5 })
+        #expect(Integration.terminate(run) == 0, "\(run.errorText)")
+        #expect(run.errorText.contains("MQTT needs libmosquitto (Debian: libmosquitto1)"), "\(run.errorText)")
+        let types = MQTTTest.logLines(log).map(MQTTTest.type)
+        #expect(types.first == "started" && types.last == "stopping", "\(types)")
+    }
+
     /// With MQTT off (the default), the status has no `mqtt` member and nothing starts.
     @Test func mqttOffChangesNothing() throws {
         let dir = makeTempDirectory("bmmqtt"); defer { removeTree(dir) }
