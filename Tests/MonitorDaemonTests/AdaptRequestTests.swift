@@ -106,11 +106,6 @@ import ControlProtocol
         let seconds = Double(samples.count) / Double(Integration.rate)
         let wav = dir + "/clip.wav"
         try WAVWriter.write(AudioBuffer(samples: samples, sampleRate: Integration.rate), to: wav)
-        func episodeEvents(_ log: String) throws -> [String] {
-            try DaemonProcessTests.events(log).filter {
-                ["cry_start", "need", "cry_end"].contains($0["type"]?.stringValue ?? "")
-            }.map(Integration.withoutTimestamp)
-        }
         // Energy-only detection: the episodes do not depend on the detector being adapted.
         let config = try Self.config(dir, extra: "[detector]\nenergy_only = true\n")
         let reference = dir + "/reference.jsonl"
@@ -120,7 +115,7 @@ import ControlProtocol
                                                   "--state-dir", dir + "/ref-state", "--event-log", reference,
                                                   "--socket", dir + "/r.sock"], in: dir)
         first.process.waitUntilExit()
-        let expected = try episodeEvents(reference)
+        let expected = try Integration.episodeEvents(reference)
         #expect(first.process.terminationStatus == 0 && expected.filter { $0.contains("cry_end") }.count >= 2, "\(expected)")
 
         let state = dir + "/state", log = dir + "/events.jsonl", sock = dir + "/control.sock"
@@ -138,7 +133,7 @@ import ControlProtocol
         let status = try Self.status(sock)
         #expect(status.adaptation.state == "done", "\(status.adaptation)")
         #expect(Integration.terminate(run) == 0)
-        #expect(try episodeEvents(log) == expected)
+        #expect(try Integration.episodeEvents(log) == expected)
         #expect(status.droppedSamples == 0 && status.xruns == 0)
         #expect(abs(status.audioSeconds - seconds) < 0.001)
         let events = try DaemonProcessTests.events(log)

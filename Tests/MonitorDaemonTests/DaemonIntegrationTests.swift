@@ -89,6 +89,14 @@ enum Integration {
     }
 
     /// The event's JSON without its wall-clock `ts` (what two runs of the same audio share).
+    /// A log's cry_start / need / cry_end events without their wall-clock stamps: what two
+    /// replays of the same audio must agree on.
+    static func episodeEvents(_ log: String) throws -> [String] {
+        try DaemonProcessTests.events(log).filter {
+            ["cry_start", "need", "cry_end"].contains($0["type"]?.stringValue ?? "")
+        }.map(withoutTimestamp)
+    }
+
     static func withoutTimestamp(_ event: JSONValue) -> String {
         guard case .object(let members) = event else { return event.description }
         return JSONValue.object(members.filter { $0.0 != "ts" }).description

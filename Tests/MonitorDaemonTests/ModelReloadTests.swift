@@ -198,18 +198,13 @@ import CryModel
         let seconds = Double(samples.count) / Double(Integration.rate)
         let wav = dir + "/clip.wav"
         try WAVWriter.write(AudioBuffer(samples: samples, sampleRate: Integration.rate), to: wav)
-        func episodeEvents(_ log: String) throws -> [String] {
-            try DaemonProcessTests.events(log).filter {
-                ["cry_start", "need", "cry_end"].contains($0["type"]?.stringValue ?? "")
-            }.map(Integration.withoutTimestamp)
-        }
         let config = try Self.config(dir, extra: extra, withDetector: withDetector)
         let reference = dir + "/reference.jsonl"
         let first = try DaemonProcessTests.start(["--config", config, "--input", "wav:" + wav,
                                                   "--pace", "fast", "--event-log", reference, "--socket", dir + "/r.sock"], in: dir)
         first.process.waitUntilExit()
         #expect(first.process.terminationStatus == 0, "\(first.errorText)")
-        let expected = try episodeEvents(reference)
+        let expected = try Integration.episodeEvents(reference)
         #expect(expected.filter { $0.contains("cry_end") }.count >= minimumEpisodes, "\(expected)")
 
         let log = dir + "/events.jsonl", sock = dir + "/control.sock"
@@ -237,7 +232,7 @@ import CryModel
         let status = try client.status()
         #expect(Integration.terminate(run) == 0)
         #expect(reloads >= 10, "only \(reloads) reloads during the replay")
-        #expect(try episodeEvents(log) == expected)
+        #expect(try Integration.episodeEvents(log) == expected)
         #expect(status.droppedSamples == 0 && status.xruns == 0)
         #expect(abs(status.audioSeconds - seconds) < 0.001)
         let events = try DaemonProcessTests.events(log)
